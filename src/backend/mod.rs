@@ -1,0 +1,261 @@
+//! Storage as names and bytes, through OpenDAL. Knows nothing of keys or formats: every read,
+//! write, list and delete of a repository goes through [`Backend`], so S3 or SFTP are a matter of
+//! building a different operator.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use opendal::options::ListOptions;
+use opendal::{blocking, ErrorKind, Operator};
+
+use crate::error::{Error, Result};
+
+/// The kinds of file in a repository and where each lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileType {
+    Config,
+    Key,
+    Pack,
+    Index,
+    Snapshot,
+    Lock,
+}
+
+impl FileType {
+    /// The directory (with trailing slash) holding this kind.
+    #[must_use]
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileType::Config => "",
+            FileType::Key => "keys/",
+            FileType::Pack => "data/",
+            FileType::Index => "index/",
+            FileType::Snapshot => "snapshots/",
+            FileType::Lock => "locks/",
+        }
+    }
+
+    /// The storage path of the file called `name` (a hex id). Packs fan out by their first two
+    /// hex digits: `data/ab/ab01…`.
+    #[must_use]
+    pub fn path(self, name: &str) -> String {
+        match self {
+            FileType::Config => "config".to_string(),
+            FileType::Pack => format!("data/{}/{name}", name.get(..2).unwrap_or("00")),
+            other => format!("{}{name}", other.dir()),
+        }
+    }
+}
+
+/// Where local-disk writes are staged before their rename into place.
+pub const TMP_DIR: &str = "tmp";
+
+/// Directories `init` creates.
+pub const LAYOUT_DIRS: [&str; 5] = ["keys/", "data/", "index/", "snapshots/", "locks/"];
+
+/// One repository location.
+#[derive(Clone)]
+pub struct Backend {
+    op: blocking::Operator,
+    location: String,
+    // Keeps the runtime that drives OpenDAL's async core alive as long as any clone is.
+    _rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backend({})", self.location)
+    }
+}
+
+fn be(op: &'static str, path: &str, source: opendal::Error) -> Error {
+    Error::Backend { op, path: path.to_string(), source }
+}
+
+impl Backend {
+    /// Opens the location `loc`: a local directory path, or `memory:` for an in-process store
+    /// (tests). With `create` false a missing local directory is [`Error::NoRepository`].
+    ///
+    /// # Errors
+    /// The location does not exist (and `create` is false) or the storage cannot be set up.
+    pub fn open(loc: &str, create: bool) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .thread_name("snap-io")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?;
+        let op = if loc == "memory:" {
+            Operator::new(opendal::services::Memory::default()).map_err(|e| be("open", loc, e))?
+        } else {
+            let root = local_root(loc)?;
+            if !create && !root.is_dir() {
+                return Err(Error::NoRepository(loc.to_string()));
+            }
+            let root_s = root.to_string_lossy().to_string();
+            let mut builder = opendal::services::Fs::default().root(&root_s);
+            // Atomic writes go through <root>/tmp; only set it up where a repository is or is
+            // being made, so probing a foreign directory leaves no trace in it.
+            if create || root.join("config").is_file() {
+                builder = builder.atomic_write_dir(&root.join(TMP_DIR).to_string_lossy());
+            }
+            Operator::new(builder).map_err(|e| be("open", loc, e))?
+        };
+        let _guard = rt.enter();
+        let op = blocking::Operator::new(op).map_err(|e| be("open", loc, e))?;
+        Ok(Self { op, location: loc.to_string(), _rt: Arc::new(rt) })
+    }
+
+    /// The location as the user gave it.
+    #[must_use]
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Reads a whole file.
+    ///
+    /// # Errors
+    /// Storage errors; a missing file is reported with [`Backend::is_not_found`] true.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+        self.op.read(path).map(|b| b.to_vec()).map_err(|e| be("read", path, e))
+    }
+
+    /// Reads `len` bytes at `offset`.
+    ///
+    /// # Errors
+    /// Storage errors, or a file shorter than asked.
+    pub fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let opts = opendal::options::ReadOptions { range: (offset..offset + len).into(), ..Default::default() };
+        let buf = self.op.read_options(path, opts).map_err(|e| be("read", path, e))?.to_vec();
+        if buf.len() as u64 != len {
+            return Err(Error::corrupt("file", path, format!("wanted {len} bytes at {offset}, got {}", buf.len())));
+        }
+        Ok(buf)
+    }
+
+    /// Writes a whole file atomically (temporary name, fsync, rename on local disks).
+    ///
+    /// # Errors
+    /// Storage errors such as a full disk.
+    pub fn write(&self, path: &str, data: Vec<u8>) -> Result<()> {
+        self.op.write(path, data).map(|_| ()).map_err(|e| be("write", path, e))
+    }
+
+    /// Whether `path` exists.
+    ///
+    /// # Errors
+    /// Storage errors other than not-found.
+    pub fn exists(&self, path: &str) -> Result<bool> {
+        self.op.exists(path).map_err(|e| be("stat", path, e))
+    }
+
+    /// Size in bytes of `path`.
+    ///
+    /// # Errors
+    /// Storage errors, including not-found.
+    pub fn size(&self, path: &str) -> Result<u64> {
+        self.op.stat(path).map(|m| m.content_length()).map_err(|e| be("stat", path, e))
+    }
+
+    /// Names (last path component) of the files of one kind.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn list(&self, ft: FileType) -> Result<Vec<String>> {
+        let dir = ft.dir();
+        let opts = ListOptions { recursive: ft == FileType::Pack, ..Default::default() };
+        let entries = match self.op.list_options(dir, opts) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(be("list", dir, e)),
+        };
+        let mut names: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| e.name().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether the location holds anything at all.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn is_empty(&self) -> Result<bool> {
+        match self.op.list("") {
+            Ok(entries) => Ok(entries.iter().all(|e| {
+                let p = e.path().trim_end_matches('/');
+                p.is_empty() || p == TMP_DIR
+            })),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(be("list", "", e)),
+        }
+    }
+
+    /// Creates a directory (no-op on object stores).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn create_dir(&self, dir: &str) -> Result<()> {
+        self.op.create_dir(dir).map_err(|e| be("mkdir", dir, e))
+    }
+
+    /// Deletes a file; deleting a missing file is not an error.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        self.op.delete(path).map_err(|e| be("delete", path, e))
+    }
+}
+
+/// True when `e` is a storage not-found error.
+#[must_use]
+pub fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Backend { source, .. } if source.kind() == ErrorKind::NotFound)
+}
+
+/// The absolute directory a plain-path location names.
+fn local_root(loc: &str) -> Result<PathBuf> {
+    let p = Path::new(loc);
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        Ok(cwd.join(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_round_trip_and_listing() {
+        let b = Backend::open("memory:", true).unwrap();
+        assert!(b.is_empty().unwrap());
+        b.write("snapshots/abcd", b"hello".to_vec()).unwrap();
+        b.write(&FileType::Pack.path("ef0123"), b"pack".to_vec()).unwrap();
+        assert_eq!(b.read("snapshots/abcd").unwrap(), b"hello");
+        assert_eq!(b.read_range("snapshots/abcd", 1, 3).unwrap(), b"ell");
+        assert!(b.read_range("snapshots/abcd", 3, 5).is_err());
+        assert_eq!(b.list(FileType::Snapshot).unwrap(), vec!["abcd".to_string()]);
+        assert_eq!(b.list(FileType::Pack).unwrap(), vec!["ef0123".to_string()]);
+        assert!(!b.is_empty().unwrap());
+        b.delete("snapshots/abcd").unwrap();
+        assert!(b.list(FileType::Snapshot).unwrap().is_empty());
+        let err = b.read("snapshots/abcd").unwrap_err();
+        assert!(is_not_found(&err));
+    }
+
+    #[test]
+    fn local_missing_is_no_repository() {
+        let d = tempfile::tempdir().unwrap();
+        let loc = d.path().join("nope");
+        let err = Backend::open(&loc.to_string_lossy(), false).unwrap_err();
+        assert!(matches!(err, Error::NoRepository(_)));
+        assert!(!loc.exists());
+    }
+}

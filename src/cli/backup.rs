@@ -1,0 +1,139 @@
+//! `snap backup`: paths and/or one stream into one snapshot; exit 3 when some files could not be
+//! read.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use snap::ops::backup::{backup, BackupOptions, Progress, StreamSource, StreamSpec};
+
+use super::{human, GlobalArgs, Ticker};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files and directories to back up
+    paths: Vec<PathBuf>,
+    /// Also back up standard input as /<stdin-filename>
+    #[arg(long, conflicts_with = "stdin_from_command")]
+    stdin: bool,
+    /// Back up the output of the command after `--` as /<stdin-filename>; fails if it fails
+    #[arg(long)]
+    stdin_from_command: bool,
+    /// Name of the stream inside the snapshot
+    #[arg(long, default_value = "stdin")]
+    stdin_filename: String,
+    /// Tag the snapshot (repeatable)
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Hostname to record (default: this machine's)
+    #[arg(long)]
+    host: Option<String>,
+    /// Snapshot time, "YYYY-MM-DD HH:MM:SS" in local time (default: now)
+    #[arg(long)]
+    time: Option<String>,
+    /// Exclude paths matching this glob; with a `/` it matches the absolute path, else the name
+    #[arg(long = "exclude")]
+    excludes: Vec<String>,
+    /// Read exclude globs from a file, one per line (# comments)
+    #[arg(long = "exclude-file")]
+    exclude_files: Vec<PathBuf>,
+    /// Do not cross into other filesystems
+    #[arg(long, short = 'x')]
+    one_file_system: bool,
+    /// Read and chunk everything, but write nothing
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+    /// The command whose output is backed up (with --stdin-from-command)
+    #[arg(last = true)]
+    command: Vec<OsString>,
+}
+
+fn parse_time(s: &str) -> Result<jiff::Zoned> {
+    let dt: jiff::civil::DateTime = s.parse().with_context(|| format!("--time {s:?} is not \"YYYY-MM-DD HH:MM:SS\""))?;
+    dt.to_zoned(jiff::tz::TimeZone::system()).with_context(|| format!("--time {s:?} does not exist in the local time zone"))
+}
+
+pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
+    let stream = if a.stdin {
+        Some(StreamSpec { name: a.stdin_filename.clone(), source: StreamSource::Stdin })
+    } else if a.stdin_from_command {
+        if a.command.is_empty() {
+            bail!("--stdin-from-command needs a command after --, e.g. -- pg_dump mydb");
+        }
+        Some(StreamSpec { name: a.stdin_filename.clone(), source: StreamSource::Command(a.command.clone()) })
+    } else {
+        if !a.command.is_empty() {
+            bail!("a command after -- needs --stdin-from-command");
+        }
+        None
+    };
+    let opts = BackupOptions {
+        paths: a.paths.clone(),
+        stream,
+        tags: a.tags.clone(),
+        host: a.host.clone(),
+        time: a.time.as_deref().map(parse_time).transpose()?,
+        excludes: a.excludes.clone(),
+        exclude_files: a.exclude_files.clone(),
+        one_file_system: a.one_file_system,
+        dry_run: a.dry_run,
+    };
+    let repo = g.open()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&cancel)).context("installing signal handler")?;
+    }
+    let progress = Arc::new(Progress::default());
+    let p = Arc::clone(&progress);
+    let ticker = Ticker::start(g.show_progress(), move |bar| {
+        bar.set_message(format!("{} files, {} read", p.files_done.load(Ordering::Relaxed), human(p.bytes_read.load(Ordering::Relaxed))));
+    });
+    let result = backup(&repo, &opts, &progress, &cancel);
+    drop(ticker);
+    let out = result?;
+    let s = &out.snapshot.summary;
+    if g.json {
+        let v = serde_json::json!({
+            "snapshot_id": out.id.map(|i| i.to_hex()),
+            "parent": out.snapshot.parent.map(|i| i.to_hex()),
+            "dry_run": a.dry_run,
+            "time": out.snapshot.time,
+            "files_new": s.files_new,
+            "files_changed": s.files_changed,
+            "files_unchanged": s.files_unchanged,
+            "dirs": s.dirs,
+            "bytes_read": s.bytes_read,
+            "bytes_total": s.bytes_total,
+            "blobs_added": s.blobs_added,
+            "bytes_added": s.bytes_added,
+            "bytes_stored": s.bytes_stored,
+            "duration_secs": s.duration_secs,
+            "errors": out.errors,
+            "warnings": out.warnings,
+        });
+        println!("{v}");
+    } else if !g.quiet {
+        println!("files: {} new, {} changed, {} unchanged; {} dirs", s.files_new, s.files_changed, s.files_unchanged, s.dirs);
+        println!("read {} of {}; added {} ({} stored) in {:.1}s", human(s.bytes_read), human(s.bytes_total), human(s.bytes_added), human(s.bytes_stored), s.duration_secs);
+        match out.id {
+            Some(id) => println!("snapshot {} saved", id.short()),
+            None => println!("dry run: nothing was written"),
+        }
+    }
+    for w in &out.warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &out.errors {
+        eprintln!("error: {e}");
+    }
+    if out.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("snap: snapshot saved, but {} file(s) could not be read (listed above)", out.errors.len());
+        Ok(ExitCode::from(3))
+    }
+}

@@ -1,0 +1,39 @@
+//! `snap init`: create a repository in an empty location.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use snap::backend::Backend;
+use snap::crypto::KdfParams;
+use snap::repo::Repository;
+
+use super::GlobalArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Argon2id memory in KiB (default 65536)
+    #[arg(long, hide = true)]
+    kdf_memory_kib: Option<u32>,
+    /// Argon2id iterations (default 3)
+    #[arg(long, hide = true)]
+    kdf_iterations: Option<u32>,
+}
+
+pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
+    let loc = g.location()?;
+    let backend = Backend::open(loc, true)?;
+    if !backend.is_empty()? {
+        return Err(snap::Error::NotEmpty(loc.to_string()).into());
+    }
+    let password = g.password(true)?;
+    let d = KdfParams::default();
+    let kdf = KdfParams { memory_kib: a.kdf_memory_kib.unwrap_or(d.memory_kib), iterations: a.kdf_iterations.unwrap_or(d.iterations), parallelism: d.parallelism };
+    let repo = Repository::init(backend, &password, kdf, &g.cache_root()?)?;
+    if g.json {
+        println!("{}", serde_json::json!({ "id": repo.config.id, "location": loc }));
+    } else if !g.quiet {
+        println!("created snap repository {} at {loc}", &repo.config.id[..8]);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,211 @@
+//! Argument parsing and the pieces every command shares: global options, password sources,
+//! opening the repository, progress bars and human-readable sizes.
+
+mod backup;
+mod dump;
+mod init;
+mod ls;
+mod restore;
+mod snapshots;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use snap::backend::Backend;
+use snap::repo::Repository;
+
+#[derive(Parser, Debug)]
+#[command(name = "snap", version, about = "Encrypted, deduplicating snapshots of servers: databases, config and data", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Repository location (a local directory)
+    #[arg(short = 'r', long = "repo", env = "SNAP_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the password from this file (first line)
+    #[arg(long, env = "SNAP_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Run this shell command and use its first output line as the password
+    #[arg(long, env = "SNAP_PASSWORD_COMMAND", global = true)]
+    pub password_command: Option<String>,
+    /// Root of the local cache (the index lives in <cache-dir>/<repository id>)
+    #[arg(long, env = "SNAP_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Print machine-readable JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more detail
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository
+    Init(init::Args),
+    /// Back up paths and/or a stream (stdin or a command's output) into one snapshot
+    Backup(backup::Args),
+    /// List snapshots
+    Snapshots(snapshots::Args),
+    /// List the files of a snapshot
+    Ls(ls::Args),
+    /// Restore a snapshot into a directory
+    Restore(restore::Args),
+    /// Write a file (or a directory as tar) from a snapshot to stdout
+    Dump(dump::Args),
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init(a) => init::run(g, a),
+        Command::Backup(a) => backup::run(g, a),
+        Command::Snapshots(a) => snapshots::run(g, a),
+        Command::Ls(a) => ls::run(g, a),
+        Command::Restore(a) => restore::run(g, a),
+        Command::Dump(a) => dump::run(g, a),
+    }
+}
+
+impl GlobalArgs {
+    pub fn location(&self) -> Result<&str> {
+        match self.repo.as_deref() {
+            Some(r) if !r.is_empty() => Ok(r),
+            _ => bail!("no repository given: use -r/--repo or SNAP_REPOSITORY"),
+        }
+    }
+
+    pub fn cache_root(&self) -> Result<PathBuf> {
+        if let Some(d) = &self.cache_dir {
+            return Ok(d.clone());
+        }
+        if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+            return Ok(PathBuf::from(x).join("snap"));
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(h) => Ok(PathBuf::from(h).join(".cache").join("snap")),
+            None => bail!("no cache directory: set --cache-dir, SNAP_CACHE_DIR, XDG_CACHE_HOME or HOME"),
+        }
+    }
+
+    /// The password from, in order: --password-file, --password-command, SNAP_PASSWORD, a prompt
+    /// on the terminal.
+    pub fn password(&self, confirm: bool) -> Result<Vec<u8>> {
+        if let Some(f) = &self.password_file {
+            let text = std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
+            return Ok(first_line(&text));
+        }
+        if let Some(cmd) = &self.password_command {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .with_context(|| format!("running password command {cmd:?}"))?;
+            if !out.status.success() {
+                bail!("password command {cmd:?} failed with {}", out.status);
+            }
+            return Ok(first_line(&out.stdout));
+        }
+        if let Some(p) = std::env::var_os("SNAP_PASSWORD") {
+            return Ok(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec());
+        }
+        if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
+            bail!("no password given: use --password-file, --password-command or SNAP_PASSWORD (no terminal to ask on)");
+        }
+        let p = rpassword::prompt_password("repository password: ").context("reading password from the terminal")?;
+        if confirm {
+            let again = rpassword::prompt_password("repeat password: ").context("reading password from the terminal")?;
+            if again != p {
+                bail!("passwords do not match");
+            }
+        }
+        if p.is_empty() {
+            bail!("empty password");
+        }
+        Ok(p.into_bytes())
+    }
+
+    /// Opens the repository named by the global options.
+    pub fn open(&self) -> Result<Repository> {
+        let loc = self.location()?;
+        let backend = Backend::open(loc, false)?;
+        Repository::probe(&backend)?;
+        let password = self.password(false)?;
+        Ok(Repository::open(backend, &password, &self.cache_root()?)?)
+    }
+
+    /// Whether to draw progress bars.
+    pub fn show_progress(&self) -> bool {
+        !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+}
+
+fn first_line(b: &[u8]) -> Vec<u8> {
+    let line = b.split(|&c| c == b'\n').next().unwrap_or_default();
+    line.strip_suffix(b"\r").unwrap_or(line).to_vec()
+}
+
+/// A progress bar redrawn from counters on a background thread; hidden when not wanted.
+pub struct Ticker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    pub fn start(show: bool, draw: impl Fn(&indicatif::ProgressBar) + Send + 'static) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !show {
+            return Self { stop, handle: None };
+        }
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                draw(&bar);
+                bar.tick();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            bar.finish_and_clear();
+        });
+        Self { stop, handle: Some(handle) }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// `1.5 GiB`-style sizes.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}

@@ -1,0 +1,61 @@
+//! `snap restore <snapshot> --target DIR`: recreate a snapshot's files under DIR.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use snap::ops::restore::{restore, RestoreOptions, RestoreProgress};
+use snap::ops::select::find_snapshot;
+
+use super::snapshots::FilterArgs;
+use super::{human, GlobalArgs, Ticker};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Snapshot id, prefix or `latest`
+    snapshot: String,
+    /// Directory to restore into (`/` puts files back where they were)
+    #[arg(long, short)]
+    target: PathBuf,
+    /// Restore only paths matching this glob (and what lies below them)
+    #[arg(long = "include")]
+    includes: Vec<String>,
+    /// Skip paths matching this glob
+    #[arg(long = "exclude")]
+    excludes: Vec<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
+    let repo = g.open()?;
+    let (id, snap) = find_snapshot(&repo, &a.snapshot, &a.filter.filter())?;
+    let opts = RestoreOptions { target: a.target.clone(), includes: a.includes.clone(), excludes: a.excludes.clone() };
+    let progress = Arc::new(RestoreProgress::default());
+    let p = Arc::clone(&progress);
+    let ticker = Ticker::start(g.show_progress(), move |bar| {
+        bar.set_message(format!("{} of {}", human(p.bytes_done.load(Ordering::Relaxed)), human(p.bytes_total.load(Ordering::Relaxed))));
+    });
+    let result = restore(&repo, &snap, &opts, &progress);
+    drop(ticker);
+    let out = result?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({ "snapshot_id": id.to_hex(), "files": out.files, "dirs": out.dirs, "links": out.links, "bytes": out.bytes, "errors": out.errors })
+        );
+    } else if !g.quiet {
+        println!("restored snapshot {}: {} files, {} dirs, {} links, {} to {}", id.short(), out.files, out.dirs, out.links, human(out.bytes), a.target.display());
+    }
+    for e in &out.errors {
+        eprintln!("error: {e}");
+    }
+    if out.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(anyhow::anyhow!("{} entr{} could not be restored (listed above)", out.errors.len(), if out.errors.len() == 1 { "y" } else { "ies" }))
+    }
+}

@@ -1,0 +1,66 @@
+//! The library's one error type. Every variant names the object or path it is about, so the CLI
+//! can print a single clear line; `main` maps variants to exit codes.
+
+use std::path::PathBuf;
+
+use crate::crypto::CryptoError;
+use crate::format::DecodeError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no snap repository at {0}")]
+    NoRepository(String),
+    #[error("{0} holds something that is not a snap repository")]
+    ForeignRepository(String),
+    #[error("cannot init: {0} already holds files")]
+    NotEmpty(String),
+    #[error("repository {location} has format version {found}; this snap reads version {supported}")]
+    UnsupportedVersion { location: String, found: u64, supported: u64 },
+    #[error("wrong password: no key in {0} opens with it")]
+    WrongPassword(String),
+    #[error("repository is locked: {0}")]
+    Locked(String),
+    #[error("storage {op} {path}: {source}")]
+    Backend { op: &'static str, path: String, source: opendal::Error },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{what} {name}: {source}")]
+    Decode { what: &'static str, name: String, source: DecodeError },
+    #[error("{what} {name}: {source}")]
+    Crypto { what: &'static str, name: String, source: CryptoError },
+    #[error("{what} {name} is damaged: {reason}")]
+    Corrupt { what: &'static str, name: String, reason: String },
+    #[error("blob {0} is not in the index")]
+    MissingBlob(String),
+    #[error("no snapshot matches {0:?}")]
+    SnapshotNotFound(String),
+    #[error("snapshot id prefix {0:?} matches more than one snapshot")]
+    AmbiguousSnapshot(String),
+    #[error("path {path:?} not found in snapshot {snapshot}")]
+    PathNotFound { snapshot: String, path: String },
+    #[error("local index {}: {source}", path.display())]
+    Index { path: PathBuf, source: rocksdb::Error },
+    #[error("{0}")]
+    CommandFailed(String),
+    #[error("interrupted; nothing was lost, the next backup reuses what was stored")]
+    Interrupted,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+    pub(crate) fn decode(what: &'static str, name: impl ToString, source: DecodeError) -> Self {
+        Self::Decode { what, name: name.to_string(), source }
+    }
+    pub(crate) fn crypto(what: &'static str, name: impl ToString, source: CryptoError) -> Self {
+        Self::Crypto { what, name: name.to_string(), source }
+    }
+    pub(crate) fn corrupt(what: &'static str, name: impl ToString, reason: impl ToString) -> Self {
+        Self::Corrupt { what, name: name.to_string(), reason: reason.to_string() }
+    }
+}

@@ -1,0 +1,98 @@
+//! Snapshot files: the JSON document (sealed in storage) that names a root tree and says when,
+//! where and what was backed up.
+
+use serde::{Deserialize, Serialize};
+
+use super::id::{BlobId, SnapshotId};
+
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// What a backup did, kept with the snapshot it produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unchanged: u64,
+    pub dirs: u64,
+    /// Bytes of file and stream content read from the source.
+    pub bytes_read: u64,
+    /// Total size of the files and streams in the snapshot.
+    pub bytes_total: u64,
+    /// Blobs this backup stored that the repository did not have.
+    pub blobs_added: u64,
+    /// Their plaintext size.
+    pub bytes_added: u64,
+    /// What they took in storage (compressed and sealed).
+    pub bytes_stored: u64,
+    /// Files that could not be read (their paths are reported by the backup, not stored here).
+    pub errors: u64,
+    pub duration_secs: f64,
+}
+
+/// A snapshot, as stored (sealed JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: u32,
+    /// RFC 3339 with the local offset at backup time.
+    pub time: String,
+    pub hostname: String,
+    pub username: String,
+    /// The backed-up paths, absolute; a stream appears as `/<stdin-filename>`.
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub tree: BlobId,
+    #[serde(default)]
+    pub parent: Option<SnapshotId>,
+    pub program_version: String,
+    #[serde(default)]
+    pub summary: Summary,
+}
+
+impl Snapshot {
+    /// The time as a zoned timestamp.
+    ///
+    /// # Errors
+    /// The stored time is not RFC 3339.
+    pub fn timestamp(&self) -> Result<jiff::Timestamp, jiff::Error> {
+        self.time.parse()
+    }
+
+    /// Paths sorted and deduplicated, the form used to find a parent snapshot.
+    #[must_use]
+    pub fn sorted_paths(&self) -> Vec<String> {
+        let mut p = self.paths.clone();
+        p.sort();
+        p.dedup();
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn snapshot_json_round_trip(host in ".{0,20}", paths in proptest::collection::vec(".{0,20}", 0..4),
+                                    tags in proptest::collection::vec("[a-z]{1,5}", 0..3), tree in proptest::array::uniform32(any::<u8>()),
+                                    files in any::<u64>(), dur in 0.0f64..1e6) {
+            let s = Snapshot {
+                version: SNAPSHOT_VERSION,
+                time: "2026-11-21T13:00:00+01:00".into(),
+                hostname: host,
+                username: "root".into(),
+                paths,
+                tags,
+                tree: BlobId(tree),
+                parent: Some(SnapshotId(tree)),
+                program_version: "snap test".into(),
+                summary: Summary { files_new: files, duration_secs: dur, ..Summary::default() },
+            };
+            let json = serde_json::to_vec(&s).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let back: Snapshot = serde_json::from_slice(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back, s);
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! An open repository: keys, config, typed sealed-file I/O, blob reads through the local index,
+//! and the [`saver::BlobSaver`] that writes packs and index files in crash-safe order.
+
+pub mod blob;
+pub mod saver;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::backend::{is_not_found, Backend, FileType, LAYOUT_DIRS};
+use crate::crypto::{aad, KdfParams, KeyFile, MasterKeys};
+use crate::error::{Error, Result};
+use crate::format::config::{join_config, split_config, RepoConfig};
+use crate::format::id::storage_hash;
+use crate::format::pack::{BlobKind, IndexFile};
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::{decode_list, Content, Node, Tree};
+use crate::format::{BlobId, DecodeError, IndexId, KeyId, SnapshotId};
+use crate::index::{BlobLocation, LocalIndex};
+
+/// An open, unlocked repository.
+pub struct Repository {
+    pub backend: Backend,
+    pub keys: MasterKeys,
+    pub config: RepoConfig,
+    index: LocalIndex,
+    cache_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repository({})", self.backend.location())
+    }
+}
+
+impl Repository {
+    /// Creates a repository in an empty location and opens it.
+    ///
+    /// Writes the key file first and `config` last, so an interrupted init leaves no `config` and
+    /// is never mistaken for a repository.
+    ///
+    /// # Errors
+    /// [`Error::NotEmpty`] if the location holds anything; storage errors.
+    pub fn init(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path) -> Result<Self> {
+        if !backend.is_empty()? {
+            return Err(Error::NotEmpty(backend.location().to_string()));
+        }
+        let keys = MasterKeys::generate().map_err(|e| Error::crypto("master key", "new", e))?;
+        let mut rid = [0u8; 32];
+        crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
+        let config = RepoConfig::new(hex::encode(rid));
+        for d in LAYOUT_DIRS {
+            backend.create_dir(d)?;
+        }
+        write_key(&backend, password, &keys, kdf)?;
+        let json = serde_json::to_vec(&config).map_err(|e| Error::Invalid(e.to_string()))?;
+        let sealed = keys.seal(aad::CONFIG, &json).map_err(|e| Error::crypto("config", "new", e))?;
+        backend.write(&FileType::Config.path(""), join_config(&sealed))?;
+        Self::finish_open(backend, keys, config, cache_root)
+    }
+
+    /// Opens an existing repository with `password`.
+    ///
+    /// # Errors
+    /// [`Error::NoRepository`], [`Error::ForeignRepository`], [`Error::UnsupportedVersion`] (all
+    /// before any key is tried), [`Error::WrongPassword`], storage and cache errors.
+    pub fn open(backend: Backend, password: &[u8], cache_root: &Path) -> Result<Self> {
+        let stored = Self::read_config_frame(&backend)?;
+        let (_, sealed) = split_config(&stored).map_err(|e| config_error(&backend, e))?;
+        let keys = open_keys(&backend, password)?;
+        let plain = keys.open(aad::CONFIG, sealed).map_err(|e| Error::crypto("config", backend.location(), e))?;
+        let config: RepoConfig = serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", backend.location(), e))?;
+        if !config.chunker_files.valid() || !config.chunker_streams.valid() {
+            return Err(Error::corrupt("config", backend.location(), "chunker sizes out of range"));
+        }
+        Self::finish_open(backend, keys, config, cache_root)
+    }
+
+    /// Checks that `backend` holds a snap repository this code can read, without a password.
+    ///
+    /// # Errors
+    /// As the first steps of [`Repository::open`].
+    pub fn probe(backend: &Backend) -> Result<()> {
+        let stored = Self::read_config_frame(backend)?;
+        split_config(&stored).map(|_| ()).map_err(|e| config_error(backend, e))
+    }
+
+    fn read_config_frame(backend: &Backend) -> Result<Vec<u8>> {
+        match backend.read(&FileType::Config.path("")) {
+            Ok(b) => Ok(b),
+            Err(e) if is_not_found(&e) => {
+                if backend.is_empty()? {
+                    Err(Error::NoRepository(backend.location().to_string()))
+                } else {
+                    Err(Error::ForeignRepository(backend.location().to_string()))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
+        let cache_dir = cache_root.join(&config.id);
+        let index = LocalIndex::open(&cache_dir.join("index"))?;
+        let repo = Self { backend, keys, config, index, cache_dir };
+        repo.sync_index()?;
+        Ok(repo)
+    }
+
+    /// The local cache directory of this repository.
+    #[must_use]
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// The local index (read access for ops such as check).
+    #[must_use]
+    pub fn index(&self) -> &LocalIndex {
+        &self.index
+    }
+
+    /// Brings the local index in line with `index/`: new files are ingested; if any ingested file
+    /// has disappeared (prune, repair), the locations are rebuilt from scratch.
+    ///
+    /// # Errors
+    /// Storage, decryption or cache errors.
+    pub fn sync_index(&self) -> Result<()> {
+        let listed: HashSet<IndexId> = self.backend.list(FileType::Index)?.iter().filter_map(|n| n.parse().ok()).collect();
+        let mut ingested = self.index.ingested()?;
+        if !ingested.is_subset(&listed) {
+            self.index.clear_locations()?;
+            ingested.clear();
+        }
+        let todo: Vec<&IndexId> = listed.iter().filter(|id| !ingested.contains(id)).collect();
+        todo.par_iter().try_for_each(|id| -> Result<()> {
+            let file = self.load_index_file(id)?;
+            self.index.ingest(id, &file)
+        })
+    }
+
+    /// Reads and decodes one index file.
+    ///
+    /// # Errors
+    /// Storage, integrity or decode errors.
+    pub fn load_index_file(&self, id: &IndexId) -> Result<IndexFile> {
+        let plain = self.load_sealed(FileType::Index, aad::INDEX, &id.0)?;
+        IndexFile::decode(&plain).map_err(|e| Error::decode("index", id, e))
+    }
+
+    /// Seals `plain`, names it by the hash of the sealed bytes and writes it.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn save_sealed(&self, ft: FileType, role: &[u8], plain: &[u8]) -> Result<[u8; 32]> {
+        let sealed = self.keys.seal(role, plain).map_err(|e| Error::crypto("file", "new", e))?;
+        let id = storage_hash(&sealed);
+        self.backend.write(&ft.path(&hex::encode(id)), sealed)?;
+        Ok(id)
+    }
+
+    /// Reads a sealed file, checks its bytes hash to its name, and opens it.
+    ///
+    /// # Errors
+    /// Storage errors; `Corrupt` on a hash mismatch; `Crypto` if authentication fails.
+    pub fn load_sealed(&self, ft: FileType, role: &[u8], id: &[u8; 32]) -> Result<Vec<u8>> {
+        let name = hex::encode(id);
+        let path = ft.path(&name);
+        let sealed = self.backend.read(&path)?;
+        if storage_hash(&sealed) != *id {
+            return Err(Error::corrupt("file", &path, "content does not match its name"));
+        }
+        self.keys.open(role, &sealed).map_err(|e| Error::crypto("file", &path, e))
+    }
+
+    /// Writes a snapshot file. Callers must have written every index file its blobs need.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn save_snapshot(&self, snap: &Snapshot) -> Result<SnapshotId> {
+        let json = serde_json::to_vec(snap).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(SnapshotId(self.save_sealed(FileType::Snapshot, aad::SNAPSHOT, &json)?))
+    }
+
+    /// Loads one snapshot.
+    ///
+    /// # Errors
+    /// Storage, integrity or decode errors.
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let plain = self.load_sealed(FileType::Snapshot, aad::SNAPSHOT, &id.0)?;
+        serde_json::from_slice(&plain).map_err(|e| Error::corrupt("snapshot", id, e))
+    }
+
+    /// Every snapshot, oldest first.
+    ///
+    /// # Errors
+    /// Storage, integrity or decode errors.
+    pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        let ids: Vec<SnapshotId> = self.backend.list(FileType::Snapshot)?.iter().filter_map(|n| n.parse().ok()).collect();
+        let mut out = ids.par_iter().map(|id| Ok((*id, self.load_snapshot(id)?))).collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.1.time_key().cmp(&b.1.time_key()).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Where a blob is stored.
+    ///
+    /// # Errors
+    /// [`Error::MissingBlob`] if no index names it.
+    pub fn locate(&self, id: &BlobId) -> Result<BlobLocation> {
+        self.index.get(id)?.ok_or_else(|| Error::MissingBlob(id.to_hex()))
+    }
+
+    /// Reads a blob, verified against its id.
+    ///
+    /// # Errors
+    /// Missing from the index, storage errors, authentication or id mismatch.
+    pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?;
+        let path = FileType::Pack.path(&loc.pack.to_hex());
+        let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
+        blob::open_blob(&self.keys, loc.kind, id, loc.compression, loc.raw_length, &sealed)
+    }
+
+    /// Loads and decodes a tree, from the cache when possible.
+    ///
+    /// # Errors
+    /// As [`Repository::read_blob`], plus decode errors (including unsafe names).
+    pub fn load_tree(&self, id: &BlobId) -> Result<Tree> {
+        if let Some(plain) = self.index.get_tree(id)? {
+            if let Ok(t) = Tree::decode(&plain) {
+                return Ok(t);
+            }
+        }
+        let plain = self.read_blob(id)?;
+        let tree = Tree::decode(&plain).map_err(|e| Error::decode("tree", id, e))?;
+        self.index.put_tree(id, &plain)?;
+        Ok(tree)
+    }
+
+    /// The ordered data-blob ids of a file node, expanding chunk-list blobs.
+    ///
+    /// # Errors
+    /// As [`Repository::read_blob`].
+    pub fn file_chunks(&self, node: &Node) -> Result<Vec<BlobId>> {
+        match &node.content {
+            Content::Empty => Ok(Vec::new()),
+            Content::Chunks(ids) => Ok(ids.clone()),
+            Content::Lists(lists) => {
+                let mut out = Vec::new();
+                for l in lists {
+                    let plain = self.read_blob(l)?;
+                    out.extend(decode_list(&plain).map_err(|e| Error::decode("chunk list", l, e))?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Resolves `spec` (full id, unique prefix of ≥ 4 hex digits, or `latest`) among `candidates`.
+    ///
+    /// # Errors
+    /// [`Error::SnapshotNotFound`] or [`Error::AmbiguousSnapshot`].
+    pub fn resolve_snapshot<'a>(spec: &str, candidates: &'a [(SnapshotId, Snapshot)]) -> Result<&'a (SnapshotId, Snapshot)> {
+        if spec == "latest" {
+            return candidates.last().ok_or_else(|| Error::SnapshotNotFound(spec.to_string()));
+        }
+        let lower = spec.to_ascii_lowercase();
+        if lower.len() < 4 || lower.len() > 64 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Invalid(format!("{spec:?} is not a snapshot id (at least 4 hex digits) or \"latest\"")));
+        }
+        let mut found = candidates.iter().filter(|(id, _)| id.to_hex().starts_with(&lower));
+        match (found.next(), found.next()) {
+            (Some(one), None) => Ok(one),
+            (Some(_), Some(_)) => Err(Error::AmbiguousSnapshot(spec.to_string())),
+            (None, _) => Err(Error::SnapshotNotFound(spec.to_string())),
+        }
+    }
+
+    /// Adds a key file for `password`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> Result<KeyId> {
+        write_key(&self.backend, password, &self.keys, kdf)
+    }
+
+    /// Whether a blob of `kind` is part of metadata packs.
+    #[must_use]
+    pub fn is_metadata(kind: BlobKind) -> bool {
+        kind.is_metadata()
+    }
+}
+
+impl Snapshot {
+    /// Sort key: the instant, falling back to the raw string if unparsable.
+    fn time_key(&self) -> (i128, String) {
+        (self.timestamp().map(|t| t.as_nanosecond()).unwrap_or(i128::MIN), self.time.clone())
+    }
+}
+
+fn config_error(backend: &Backend, e: DecodeError) -> Error {
+    match e {
+        DecodeError::UnknownVersion { found, supported, .. } => Error::UnsupportedVersion { location: backend.location().to_string(), found, supported },
+        _ => Error::ForeignRepository(backend.location().to_string()),
+    }
+}
+
+fn write_key(backend: &Backend, password: &[u8], keys: &MasterKeys, kdf: KdfParams) -> Result<KeyId> {
+    let kf = KeyFile::create(password, keys, kdf).map_err(|e| Error::crypto("key", "new", e))?;
+    let json = serde_json::to_vec_pretty(&kf).map_err(|e| Error::Invalid(e.to_string()))?;
+    let id = KeyId(storage_hash(&json));
+    backend.write(&FileType::Key.path(&id.to_hex()), json)?;
+    Ok(id)
+}
+
+/// Tries every key file with `password`. Key files that are damaged are skipped: another may
+/// still open the repository, and `check` reports them.
+fn open_keys(backend: &Backend, password: &[u8]) -> Result<MasterKeys> {
+    let names = backend.list(FileType::Key)?;
+    if names.is_empty() {
+        return Err(Error::corrupt("repository", backend.location(), "it has no key files"));
+    }
+    for name in names {
+        let bytes = backend.read(&FileType::Key.path(&name))?;
+        if name.parse::<KeyId>().ok().map(|id| id.0) != Some(storage_hash(&bytes)) {
+            continue;
+        }
+        let Ok(kf) = serde_json::from_slice::<KeyFile>(&bytes) else { continue };
+        if let Ok(keys) = kf.open(password) {
+            return Ok(keys);
+        }
+    }
+    Err(Error::WrongPassword(backend.location().to_string()))
+}

@@ -1,0 +1,267 @@
+//! Stores new blobs: deduplicates against the index and the running session, compresses and seals
+//! on the caller's thread, fills separate data and metadata packs, uploads finished packs on
+//! writer threads, and writes index files only after the packs they name are stored.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Sender};
+use parking_lot::Mutex;
+
+use super::blob::seal_blob;
+use super::Repository;
+use crate::backend::{Backend, FileType};
+use crate::crypto::{aad, MasterKeys};
+use crate::error::{Error, Result};
+use crate::format::id::storage_hash;
+use crate::format::pack::{encode_pack_header, BlobKind, IndexFile, IndexPack, PackEntry};
+use crate::format::{BlobId, IndexId, PackId};
+
+/// An index file is written after this many packs, so an interrupted backup loses little.
+const PACKS_PER_INDEX: usize = 64;
+const SEEN_SHARDS: usize = 64;
+const UPLOAD_THREADS: usize = 2;
+
+/// Totals of one saving session.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SaverStats {
+    pub blobs_added: u64,
+    /// Plaintext bytes of the new blobs.
+    pub bytes_added: u64,
+    /// Sealed bytes of the new blobs, as they lie in packs.
+    pub bytes_stored: u64,
+    pub packs: u64,
+    pub index_files: u64,
+}
+
+#[derive(Default)]
+struct Packer {
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+struct Upload {
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+struct Shared {
+    /// Packs stored but not yet named by an index file.
+    pending: Mutex<Vec<IndexPack>>,
+    error: Mutex<Option<Error>>,
+    packs: AtomicU64,
+}
+
+/// A session that stores blobs into one repository.
+pub struct BlobSaver<'r> {
+    repo: &'r Repository,
+    seen: Vec<Mutex<HashSet<BlobId>>>,
+    data: Mutex<Packer>,
+    meta: Mutex<Packer>,
+    tx: Option<Sender<Upload>>,
+    uploaders: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    blobs_added: AtomicU64,
+    bytes_added: AtomicU64,
+    bytes_stored: AtomicU64,
+    index_files: AtomicU64,
+    pack_size: usize,
+}
+
+impl<'r> BlobSaver<'r> {
+    #[must_use]
+    pub fn new(repo: &'r Repository) -> Self {
+        let (tx, rx) = bounded::<Upload>(1);
+        let shared = Arc::new(Shared { pending: Mutex::new(Vec::new()), error: Mutex::new(None), packs: AtomicU64::new(0) });
+        let uploaders = (0..UPLOAD_THREADS)
+            .map(|_| {
+                let rx = rx.clone();
+                let backend = repo.backend.clone();
+                let keys = repo.keys.clone();
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    for up in rx {
+                        if shared.error.lock().is_some() {
+                            continue;
+                        }
+                        match write_pack(&backend, &keys, up) {
+                            Ok(p) => {
+                                shared.packs.fetch_add(1, Ordering::Relaxed);
+                                shared.pending.lock().push(p);
+                            }
+                            Err(e) => {
+                                shared.error.lock().get_or_insert(e);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            repo,
+            seen: (0..SEEN_SHARDS).map(|_| Mutex::new(HashSet::new())).collect(),
+            data: Mutex::new(Packer::default()),
+            meta: Mutex::new(Packer::default()),
+            tx: Some(tx),
+            uploaders,
+            shared,
+            blobs_added: AtomicU64::new(0),
+            bytes_added: AtomicU64::new(0),
+            bytes_stored: AtomicU64::new(0),
+            index_files: AtomicU64::new(0),
+            pack_size: repo.config.pack_size as usize,
+        }
+    }
+
+    /// The repository being written.
+    #[must_use]
+    pub fn repo(&self) -> &'r Repository {
+        self.repo
+    }
+
+    /// Claims `id` for storing: true the first time a blob the repository lacks is offered.
+    ///
+    /// # Errors
+    /// Local index errors.
+    pub fn claim(&self, id: &BlobId) -> Result<bool> {
+        let shard = &self.seen[usize::from(id.0[0]) % SEEN_SHARDS];
+        if !shard.lock().insert(*id) {
+            return Ok(false);
+        }
+        Ok(!self.repo.index().contains(id)?)
+    }
+
+    /// Stores `plain` unless the repository or this session already has it; returns its id.
+    ///
+    /// # Errors
+    /// A failed upload or index write earlier in the session, or the errors of storing.
+    pub fn save(&self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
+        let id = self.repo.keys.blob_id(plain);
+        if self.claim(&id)? {
+            self.store(kind, &id, plain)?;
+        }
+        Ok(id)
+    }
+
+    /// Compresses, seals and packs a blob that was [claimed](BlobSaver::claim).
+    ///
+    /// # Errors
+    /// A failed upload earlier in the session, or sealing errors.
+    pub fn store(&self, kind: BlobKind, id: &BlobId, plain: &[u8]) -> Result<()> {
+        self.check_failed()?;
+        let mut sealed = Vec::with_capacity(plain.len() + crate::crypto::OVERHEAD);
+        let compression = seal_blob(&self.repo.keys, kind, id, plain, self.repo.config.compression_level, &mut sealed)?;
+        let length = u32::try_from(sealed.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
+        self.bytes_stored.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        let packer = if kind.is_metadata() { &self.meta } else { &self.data };
+        let full = {
+            let mut p = packer.lock();
+            let offset = u32::try_from(p.buf.len()).map_err(|_| Error::Invalid("pack too large".into()))?;
+            if p.buf.capacity() == 0 {
+                p.buf.reserve(self.pack_size + self.pack_size / 8);
+            }
+            p.buf.extend_from_slice(&sealed);
+            p.entries.push(PackEntry { kind, compression, id: *id, offset, length, raw_length });
+            if p.buf.len() >= self.pack_size { Some(std::mem::take(&mut *p)) } else { None }
+        };
+        if let Some(p) = full {
+            self.upload(p)?;
+            self.flush_index(false)?;
+        }
+        Ok(())
+    }
+
+    fn upload(&self, p: Packer) -> Result<()> {
+        if p.entries.is_empty() {
+            return Ok(());
+        }
+        let tx = self.tx.as_ref().ok_or_else(|| Error::Invalid("blob saver already finished".into()))?;
+        tx.send(Upload { buf: p.buf, entries: p.entries }).map_err(|_| Error::Invalid("pack writers stopped".into()))?;
+        self.check_failed()
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        match self.shared.error.lock().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes an index file for the packs stored so far, if enough are waiting (or `force`).
+    fn flush_index(&self, force: bool) -> Result<()> {
+        let packs = {
+            let mut pending = self.shared.pending.lock();
+            if pending.is_empty() || (!force && pending.len() < PACKS_PER_INDEX) {
+                return Ok(());
+            }
+            std::mem::take(&mut *pending)
+        };
+        let file = IndexFile { supersedes: Vec::new(), packs };
+        let id = IndexId(self.repo.save_sealed(FileType::Index, aad::INDEX, &file.encode())?);
+        self.repo.index().ingest(&id, &file)?;
+        self.index_files.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Plaintext bytes stored so far (for progress display).
+    #[must_use]
+    pub fn bytes_added(&self) -> u64 {
+        self.bytes_added.load(Ordering::Relaxed)
+    }
+
+    /// Writes out partial packs, waits for every upload, then writes the last index file. After
+    /// this returns `Ok`, every blob saved is named by an index file in the repository.
+    ///
+    /// # Errors
+    /// Any upload or index write that failed during the session.
+    pub fn finish(mut self) -> Result<SaverStats> {
+        let data = std::mem::take(&mut *self.data.lock());
+        let meta = std::mem::take(&mut *self.meta.lock());
+        let sent = self.upload(data).and_then(|()| self.upload(meta));
+        self.tx = None;
+        for h in self.uploaders.drain(..) {
+            if h.join().is_err() {
+                self.shared.error.lock().get_or_insert(Error::Invalid("a pack writer thread panicked".into()));
+            }
+        }
+        sent?;
+        // Index what did get stored even if some upload failed, so a retry can reuse it.
+        let indexed = self.flush_index(true);
+        self.check_failed()?;
+        indexed?;
+        Ok(SaverStats {
+            blobs_added: self.blobs_added.load(Ordering::Relaxed),
+            bytes_added: self.bytes_added.load(Ordering::Relaxed),
+            bytes_stored: self.bytes_stored.load(Ordering::Relaxed),
+            packs: self.shared.packs.load(Ordering::Relaxed),
+            index_files: self.index_files.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl Drop for BlobSaver<'_> {
+    fn drop(&mut self) {
+        self.tx = None;
+        for h in self.uploaders.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Appends the sealed header and its length, names the pack by its hash and stores it.
+fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<IndexPack> {
+    let Upload { mut buf, entries } = up;
+    let header = encode_pack_header(&entries);
+    let before = buf.len();
+    keys.seal_into(aad::PACK_HEADER, &header, &mut buf).map_err(|e| Error::crypto("pack header", "new", e))?;
+    let hlen = u32::try_from(buf.len() - before).map_err(|_| Error::Invalid("pack header too large".into()))?;
+    buf.extend_from_slice(&hlen.to_le_bytes());
+    let id = PackId(storage_hash(&buf));
+    backend.write(&FileType::Pack.path(&id.to_hex()), buf)?;
+    Ok(IndexPack { id, entries })
+}

@@ -1,0 +1,3 @@
+//! The integration test suite: one binary, split by topic.
+
+mod format_vectors;
