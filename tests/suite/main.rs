@@ -1,3 +1,6 @@
-//! The integration test suite: one binary, split by topic.
+//! The integration test suite: one binary, split by topic. Each test drives the real `snap`
+//! binary against repositories in temporary directories.
+
+mod util;
 
 mod format_vectors;

@@ -1,0 +1,198 @@
+//! Shared helpers for the integration tests: a scratch repository driven through the real `snap`
+//! binary, and generators for file trees.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The password every test repository uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A temporary directory with a repository location, a cache and a password file.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one `snap` run did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw_stdout: Vec<u8>,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "snap failed\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("bad json {e}: {}", self.stdout))
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            raw_stdout: o.stdout,
+        }
+    }
+}
+
+impl Env {
+    /// A fresh environment (no repository yet).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("password"), PASSWORD).expect("password file");
+        Self { dir }
+    }
+
+    /// A fresh environment with an initialised repository (cheap KDF to keep tests fast).
+    pub fn with_repo() -> Self {
+        let env = Self::new();
+        env.snap(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]).ok();
+        env
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// A `snap` command with this environment's repository, cache and password file.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_snap"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("TZ", "UTC")
+            .env("SNAP_REPOSITORY", self.repo())
+            .env("SNAP_CACHE_DIR", self.cache())
+            .env("SNAP_PASSWORD_FILE", self.path().join("password"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `snap ARGS` and captures everything.
+    pub fn snap<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd().args(args).output().expect("run snap").into()
+    }
+
+    /// Runs `snap ARGS` with `input` on stdin.
+    pub fn snap_stdin<I, S>(&self, args: I, input: &[u8]) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut child = self.cmd().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn snap");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait snap");
+        let _ = writer.join();
+        out.into()
+    }
+
+    /// Backs up `paths` with `--json` and returns the full snapshot id.
+    pub fn backup(&self, paths: &[&Path]) -> String {
+        let mut args: Vec<&OsStr> = vec![OsStr::new("backup"), OsStr::new("--json")];
+        args.extend(paths.iter().map(|p| p.as_os_str()));
+        let run = self.snap(args).ok();
+        run.json()["snapshot_id"].as_str().expect("snapshot id").to_string()
+    }
+
+    /// Restores `snapshot` into a new directory under the environment and returns it.
+    pub fn restore(&self, snapshot: &str, name: &str) -> PathBuf {
+        let target = self.path().join(name);
+        self.snap(["restore", snapshot, "--target", &target.to_string_lossy()]).ok();
+        target
+    }
+
+    /// Total bytes stored under the repository's data/ directory.
+    pub fn data_bytes(&self) -> u64 {
+        dir_size(&self.repo().join("data"))
+    }
+}
+
+pub fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let md = e.metadata().expect("metadata");
+            total += if md.is_dir() { dir_size(&e.path()) } else { md.len() };
+        }
+    }
+    total
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Asserts two trees are identical: names, kinds, contents, symlink targets, modes, mtimes of
+/// files, and hardlink structure.
+#[track_caller]
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let ma = std::fs::symlink_metadata(a).unwrap_or_else(|e| panic!("{}: {e}", a.display()));
+    let mb = std::fs::symlink_metadata(b).unwrap_or_else(|e| panic!("{}: {e}", b.display()));
+    assert_eq!(ma.file_type(), mb.file_type(), "type of {}", b.display());
+    assert_eq!(ma.mode() & 0o7777, mb.mode() & 0o7777, "mode of {}", b.display());
+    if ma.file_type().is_symlink() {
+        assert_eq!(std::fs::read_link(a).ok(), std::fs::read_link(b).ok(), "target of {}", b.display());
+        return;
+    }
+    if ma.is_file() {
+        assert_eq!(ma.len(), mb.len(), "size of {}", b.display());
+        assert!(std::fs::read(a).ok() == std::fs::read(b).ok(), "content of {} differs", b.display());
+        assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", b.display());
+        assert_eq!(ma.nlink(), mb.nlink(), "link count of {}", b.display());
+        return;
+    }
+    if ma.is_dir() {
+        let names = |p: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(p).expect("read_dir").map(|e| e.expect("entry").file_name()).collect();
+            v.sort();
+            v
+        };
+        let (na, nb) = (names(a), names(b));
+        assert_eq!(na, nb, "entries of {}", b.display());
+        for n in na {
+            assert_same_tree(&a.join(&n), &b.join(&n));
+        }
+        assert_eq!(ma.mtime(), mb.mtime(), "mtime of dir {}", b.display());
+    }
+}
+
+/// Where a backed-up absolute path lands under a restore target.
+pub fn restored(target: &Path, original: &Path) -> PathBuf {
+    target.join(original.strip_prefix("/").expect("absolute path"))
+}
