@@ -82,7 +82,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         one_file_system: a.one_file_system,
         dry_run: a.dry_run,
     };
-    let repo = g.open()?;
+    let (repo, _lock) = g.open()?;
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&cancel)).context("installing signal handler")?;

@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
-    let repo = g.open()?;
+    let (repo, _lock) = g.open()?;
     let (id, snap) = find_snapshot(&repo, &a.snapshot, &a.filter.filter())?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());

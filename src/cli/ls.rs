@@ -40,7 +40,7 @@ fn mtime(n: &Node) -> String {
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
-    let repo = g.open()?;
+    let (repo, _lock) = g.open()?;
     let (spec, path) = split_spec(&a.snapshot);
     let (id, snap) = find_snapshot(&repo, spec, &a.filter.filter())?;
     let stdout = std::io::stdout();

@@ -2,11 +2,15 @@
 //! opening the repository, progress bars and human-readable sizes.
 
 mod backup;
+mod check;
 mod dump;
 mod init;
 mod ls;
+mod prune;
+mod repair;
 mod restore;
 mod snapshots;
+mod unlock;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -17,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use snap::backend::Backend;
+use snap::repo::lock::{LockGuard, LockKind};
 use snap::repo::Repository;
 
 #[derive(Parser, Debug)]
@@ -67,6 +72,14 @@ pub enum Command {
     Restore(restore::Args),
     /// Write a file (or a directory as tar) from a snapshot to stdout
     Dump(dump::Args),
+    /// Verify the repository's structure, and with --read-data every byte
+    Check(check::Args),
+    /// Delete data no snapshot references
+    Prune(prune::Args),
+    /// Remove stale locks
+    Unlock(unlock::Args),
+    /// Rebuild damaged or lost repository metadata
+    Repair(repair::Args),
 }
 
 /// Parses the command line and runs the command.
@@ -80,6 +93,10 @@ pub fn run() -> Result<ExitCode> {
         Command::Ls(a) => ls::run(g, a),
         Command::Restore(a) => restore::run(g, a),
         Command::Dump(a) => dump::run(g, a),
+        Command::Check(a) => check::run(g, a),
+        Command::Prune(a) => prune::run(g, a),
+        Command::Unlock(a) => unlock::run(g, a),
+        Command::Repair(a) => repair::run(g, a),
     }
 }
 
@@ -142,13 +159,27 @@ impl GlobalArgs {
         Ok(p.into_bytes())
     }
 
-    /// Opens the repository named by the global options.
-    pub fn open(&self) -> Result<Repository> {
+    /// Opens the repository named by the global options, without a lock and without syncing
+    /// the local index (enough for listing snapshots).
+    pub fn open_unlocked(&self) -> Result<Repository> {
         let loc = self.location()?;
         let backend = Backend::open(loc, false)?;
         Repository::probe(&backend)?;
         let password = self.password(false)?;
         Ok(Repository::open(backend, &password, &self.cache_root()?)?)
+    }
+
+    /// Opens the repository, takes a lock of `kind`, then brings the local index up to date.
+    pub fn open_locked(&self, kind: LockKind) -> Result<(Repository, LockGuard)> {
+        let repo = self.open_unlocked()?;
+        let guard = repo.lock(kind)?;
+        repo.sync_index()?;
+        Ok((repo, guard))
+    }
+
+    /// [`GlobalArgs::open_locked`] with a shared lock.
+    pub fn open(&self) -> Result<(Repository, LockGuard)> {
+        self.open_locked(LockKind::Shared)
     }
 
     /// Whether to draw progress bars.

@@ -31,7 +31,7 @@ pub struct Args {
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
-    let repo = g.open()?;
+    let (repo, _lock) = g.open()?;
     let (id, snap) = find_snapshot(&repo, &a.snapshot, &a.filter.filter())?;
     let opts = RestoreOptions { target: a.target.clone(), includes: a.includes.clone(), excludes: a.excludes.clone() };
     let progress = Arc::new(RestoreProgress::default());

@@ -45,7 +45,7 @@ fn local_time(t: &str) -> String {
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
-    let repo = g.open()?;
+    let repo = g.open_unlocked()?;
     let snaps = filtered(&repo, &a.filter.filter())?;
     if g.json {
         let arr: Vec<serde_json::Value> = snaps

@@ -61,8 +61,10 @@ impl BlobLocation {
 
 /// The RocksDB-backed cache of one repository.
 pub struct LocalIndex {
-    db: DB,
+    db: Option<DB>,
     path: PathBuf,
+    /// A private copy made because another process holds the shared one; removed on drop.
+    private: bool,
 }
 
 impl std::fmt::Debug for LocalIndex {
@@ -78,6 +80,26 @@ impl LocalIndex {
     /// The directory cannot be created or RocksDB cannot open it (for instance because another
     /// process holds it).
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_at(path, false)
+    }
+
+    /// Opens `<cache_dir>/index`; when another snap process holds it, opens a private index
+    /// under `<cache_dir>` instead (rebuilt from the repository, deleted afterwards), so
+    /// concurrent commands never wait on each other's cache.
+    ///
+    /// # Errors
+    /// As [`LocalIndex::open`].
+    pub fn open_or_private(cache_dir: &Path) -> Result<Self> {
+        match Self::open(&cache_dir.join("index")) {
+            Err(Error::Index { source, .. }) if source.to_string().contains("lock") => {
+                let nanos = jiff::Timestamp::now().as_nanosecond();
+                Self::open_at(&cache_dir.join(format!("index-{}-{nanos}", std::process::id())), true)
+            }
+            other => other,
+        }
+    }
+
+    fn open_at(path: &Path, private: bool) -> Result<Self> {
         create_private_dir(path)?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
@@ -99,7 +121,11 @@ impl LocalIndex {
             ColumnFamilyDescriptor::new(CF_TREES, trees),
         ];
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| Error::Index { path: path.to_path_buf(), source: e })?;
-        Ok(Self { db, path: path.to_path_buf() })
+        Ok(Self { db: Some(db), path: path.to_path_buf(), private })
+    }
+
+    fn db(&self) -> Result<&DB> {
+        self.db.as_ref().ok_or_else(|| Error::Invalid(format!("local index {} is closed", self.path.display())))
     }
 
     fn err(&self, e: rocksdb::Error) -> Error {
@@ -107,7 +133,7 @@ impl LocalIndex {
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
-        self.db.cf_handle(name).ok_or_else(|| Error::Invalid(format!("local index {} lacks column family {name}", self.path.display())))
+        self.db()?.cf_handle(name).ok_or_else(|| Error::Invalid(format!("local index {} lacks column family {name}", self.path.display())))
     }
 
     /// Where `id` is stored, if any index file names it.
@@ -116,7 +142,7 @@ impl LocalIndex {
     /// RocksDB read errors.
     pub fn get(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
         let cf = self.cf(CF_BLOBS)?;
-        match self.db.get_pinned_cf(cf, id.0).map_err(|e| self.err(e))? {
+        match self.db()?.get_pinned_cf(cf, id.0).map_err(|e| self.err(e))? {
             Some(v) => Ok(BlobLocation::decode(&v)),
             None => Ok(None),
         }
@@ -128,10 +154,10 @@ impl LocalIndex {
     /// RocksDB read errors.
     pub fn contains(&self, id: &BlobId) -> Result<bool> {
         let cf = self.cf(CF_BLOBS)?;
-        if !self.db.key_may_exist_cf(cf, id.0) {
+        if !self.db()?.key_may_exist_cf(cf, id.0) {
             return Ok(false);
         }
-        Ok(self.db.get_pinned_cf(cf, id.0).map_err(|e| self.err(e))?.is_some())
+        Ok(self.db()?.get_pinned_cf(cf, id.0).map_err(|e| self.err(e))?.is_some())
     }
 
     /// Index files already ingested.
@@ -141,7 +167,7 @@ impl LocalIndex {
     pub fn ingested(&self) -> Result<HashSet<IndexId>> {
         let cf = self.cf(CF_INDEX_FILES)?;
         let mut out = HashSet::new();
-        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+        for item in self.db()?.iterator_cf(cf, rocksdb::IteratorMode::Start) {
             let (k, _) = item.map_err(|e| self.err(e))?;
             if let Some(id) = IndexId::from_slice(&k) {
                 out.insert(id);
@@ -164,7 +190,7 @@ impl LocalIndex {
             }
         }
         batch.put_cf(files, id.0, []);
-        self.db.write(batch).map_err(|e| self.err(e))
+        self.db()?.write(batch).map_err(|e| self.err(e))
     }
 
     /// Forgets all blob locations and ingested index files (trees stay: they are content-addressed).
@@ -174,7 +200,7 @@ impl LocalIndex {
     pub fn clear_locations(&self) -> Result<()> {
         for name in [CF_BLOBS, CF_INDEX_FILES] {
             let cf = self.cf(name)?;
-            self.db.delete_range_cf(cf, &[0u8; 0][..], &[0xffu8; ID_LEN + 1][..]).map_err(|e| self.err(e))?;
+            self.db()?.delete_range_cf(cf, &[0u8; 0][..], &[0xffu8; ID_LEN + 1][..]).map_err(|e| self.err(e))?;
         }
         Ok(())
     }
@@ -185,7 +211,7 @@ impl LocalIndex {
     /// RocksDB read errors.
     pub fn get_tree(&self, id: &BlobId) -> Result<Option<Vec<u8>>> {
         let cf = self.cf(CF_TREES)?;
-        self.db.get_cf(cf, id.0).map_err(|e| self.err(e))
+        self.db()?.get_cf(cf, id.0).map_err(|e| self.err(e))
     }
 
     /// Caches a tree's plaintext (already verified against its id).
@@ -194,7 +220,7 @@ impl LocalIndex {
     /// RocksDB write errors.
     pub fn put_tree(&self, id: &BlobId, plain: &[u8]) -> Result<()> {
         let cf = self.cf(CF_TREES)?;
-        self.db.put_cf(cf, id.0, plain).map_err(|e| self.err(e))
+        self.db()?.put_cf(cf, id.0, plain).map_err(|e| self.err(e))
     }
 
     /// Every known blob with its location.
@@ -204,13 +230,22 @@ impl LocalIndex {
     pub fn all_blobs(&self) -> Result<Vec<(BlobId, BlobLocation)>> {
         let cf = self.cf(CF_BLOBS)?;
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+        for item in self.db()?.iterator_cf(cf, rocksdb::IteratorMode::Start) {
             let (k, v) = item.map_err(|e| self.err(e))?;
             if let (Some(id), Some(loc)) = (BlobId::from_slice(&k), BlobLocation::decode(&v)) {
                 out.push((id, loc));
             }
         }
         Ok(out)
+    }
+}
+
+impl Drop for LocalIndex {
+    fn drop(&mut self) {
+        drop(self.db.take());
+        if self.private {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 

@@ -2,8 +2,12 @@
 //! result for the CLI to print.
 
 pub mod backup;
+pub mod check;
 pub mod dump;
 pub mod ls;
 pub mod node;
+pub mod prune;
+pub mod repair;
 pub mod restore;
 pub mod select;
+pub mod walk;

@@ -2,6 +2,8 @@
 //! and the [`saver::BlobSaver`] that writes packs and index files in crash-safe order.
 
 pub mod blob;
+pub mod lock;
+pub mod pack;
 pub mod saver;
 
 use std::collections::HashSet;
@@ -61,7 +63,8 @@ impl Repository {
         Self::finish_open(backend, keys, config, cache_root)
     }
 
-    /// Opens an existing repository with `password`.
+    /// Opens an existing repository with `password`. The local index is not synced yet: take a
+    /// lock first, then call [`Repository::sync_index`].
     ///
     /// # Errors
     /// [`Error::NoRepository`], [`Error::ForeignRepository`], [`Error::UnsupportedVersion`] (all
@@ -103,10 +106,16 @@ impl Repository {
 
     fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
-        let index = LocalIndex::open(&cache_dir.join("index"))?;
-        let repo = Self { backend, keys, config, index, cache_dir };
-        repo.sync_index()?;
-        Ok(repo)
+        let index = LocalIndex::open_or_private(&cache_dir)?;
+        Ok(Self { backend, keys, config, index, cache_dir })
+    }
+
+    /// Takes a repository lock, held until the guard is dropped.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming the holder of a conflicting lock; storage errors.
+    pub fn lock(&self, kind: lock::LockKind) -> Result<lock::LockGuard> {
+        lock::acquire(&self.backend, &self.keys, kind)
     }
 
     /// The local cache directory of this repository.
@@ -232,6 +241,17 @@ impl Repository {
                 return Ok(t);
             }
         }
+        let plain = self.read_blob(id)?;
+        let tree = Tree::decode(&plain).map_err(|e| Error::decode("tree", id, e))?;
+        self.index.put_tree(id, &plain)?;
+        Ok(tree)
+    }
+
+    /// Loads and decodes a tree from the repository, bypassing (and refreshing) the cache.
+    ///
+    /// # Errors
+    /// As [`Repository::read_blob`], plus decode errors.
+    pub fn load_tree_fresh(&self, id: &BlobId) -> Result<Tree> {
         let plain = self.read_blob(id)?;
         let tree = Tree::decode(&plain).map_err(|e| Error::decode("tree", id, e))?;
         self.index.put_tree(id, &plain)?;

@@ -25,7 +25,7 @@ const SEEN_SHARDS: usize = 64;
 const UPLOAD_THREADS: usize = 2;
 
 /// Totals of one saving session.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SaverStats {
     pub blobs_added: u64,
     /// Plaintext bytes of the new blobs.
@@ -33,7 +33,8 @@ pub struct SaverStats {
     /// Sealed bytes of the new blobs, as they lie in packs.
     pub bytes_stored: u64,
     pub packs: u64,
-    pub index_files: u64,
+    /// The index files this session wrote, in order.
+    pub index_files: Vec<IndexId>,
 }
 
 #[derive(Default)]
@@ -66,7 +67,7 @@ pub struct BlobSaver<'r> {
     blobs_added: AtomicU64,
     bytes_added: AtomicU64,
     bytes_stored: AtomicU64,
-    index_files: AtomicU64,
+    index_files: Mutex<Vec<IndexId>>,
     pack_size: usize,
 }
 
@@ -110,7 +111,7 @@ impl<'r> BlobSaver<'r> {
             blobs_added: AtomicU64::new(0),
             bytes_added: AtomicU64::new(0),
             bytes_stored: AtomicU64::new(0),
-            index_files: AtomicU64::new(0),
+            index_files: Mutex::new(Vec::new()),
             pack_size: repo.config.pack_size as usize,
         }
     }
@@ -204,7 +205,7 @@ impl<'r> BlobSaver<'r> {
         let file = IndexFile { supersedes: Vec::new(), packs };
         let id = IndexId(self.repo.save_sealed(FileType::Index, aad::INDEX, &file.encode())?);
         self.repo.index().ingest(&id, &file)?;
-        self.index_files.fetch_add(1, Ordering::Relaxed);
+        self.index_files.lock().push(id);
         Ok(())
     }
 
@@ -239,7 +240,7 @@ impl<'r> BlobSaver<'r> {
             bytes_added: self.bytes_added.load(Ordering::Relaxed),
             bytes_stored: self.bytes_stored.load(Ordering::Relaxed),
             packs: self.shared.packs.load(Ordering::Relaxed),
-            index_files: self.index_files.load(Ordering::Relaxed),
+            index_files: std::mem::take(&mut *self.index_files.lock()),
         })
     }
 }

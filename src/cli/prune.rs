@@ -1,0 +1,70 @@
+//! `snap prune`: free the space of unreferenced data (exclusive lock).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use snap::ops::prune::{prune, PruneOptions, PruneReport};
+use snap::repo::Repository;
+
+use super::{human, GlobalArgs};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Repack partly used packs while unused data exceeds this share of the repository
+    #[arg(long, default_value = "5%", value_name = "PERCENT")]
+    max_unused: String,
+    /// Repack every partly used pack
+    #[arg(long)]
+    repack_all: bool,
+    /// Only report what would be done
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+}
+
+fn parse_percent(s: &str) -> Result<f64> {
+    let v: f64 = s.trim().trim_end_matches('%').parse().map_err(|_| anyhow::anyhow!("--max-unused {s:?} is not a percentage"))?;
+    if !(0.0..=100.0).contains(&v) {
+        bail!("--max-unused {s:?} must be between 0% and 100%");
+    }
+    Ok(v / 100.0)
+}
+
+impl Args {
+    pub fn options(&self) -> Result<PruneOptions> {
+        Ok(PruneOptions { max_unused: parse_percent(&self.max_unused)?, repack_all: self.repack_all, dry_run: self.dry_run })
+    }
+}
+
+/// Prunes an already opened and exclusively locked repository and prints the report.
+pub fn prune_and_print(g: &GlobalArgs, repo: &Repository, opts: &PruneOptions) -> Result<()> {
+    let r = prune(repo, opts)?;
+    print_report(g, &r);
+    Ok(())
+}
+
+fn print_report(g: &GlobalArgs, r: &PruneReport) {
+    if g.json {
+        println!("{}", serde_json::to_value(r).unwrap_or_default());
+    } else if !g.quiet {
+        let verb = if r.dry_run { "would" } else { "did" };
+        println!(
+            "{} blobs in use, {} unused ({}); {verb} delete {} packs and {} orphaned packs, repack {} packs ({} blobs)",
+            r.blobs_used,
+            r.blobs_unused,
+            human(r.bytes_unused),
+            r.packs_deleted,
+            r.packs_orphaned,
+            r.packs_repacked,
+            r.blobs_repacked
+        );
+        println!("repository: {} → {} ({} freed)", human(r.bytes_before), human(r.bytes_after), human(r.bytes_freed));
+    }
+}
+
+pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
+    let opts = a.options()?;
+    let (repo, _lock) = g.open_locked(snap::repo::lock::LockKind::Exclusive)?;
+    prune_and_print(g, &repo, &opts)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,96 @@
+//! Walking what snapshots reference: every tree, chunk-list and data blob reachable from a root
+//! tree, with the path it was reached by. Shared by check and prune.
+
+use std::collections::HashSet;
+
+use crate::error::{Error, Result};
+use crate::format::pack::BlobKind;
+use crate::format::tree::{decode_list, Content, NodeKind};
+use crate::format::BlobId;
+use crate::repo::Repository;
+
+/// Receives what a walk finds.
+pub trait Visitor {
+    /// A blob referenced at `path`.
+    fn blob(&mut self, kind: BlobKind, id: &BlobId, path: &str);
+    /// A tree or list at `path` could not be loaded; what lies below it is unknown.
+    fn damaged(&mut self, kind: BlobKind, id: &BlobId, path: &str, err: Error);
+}
+
+/// Walks the tree `root`. Trees and lists already in `seen` are not walked again, so walking
+/// many snapshots costs each shared subtree once.
+///
+/// # Errors
+/// Only errors of the visitor's making; load failures go to [`Visitor::damaged`].
+/// With `fresh`, trees are read from the repository even when the local cache has them.
+pub fn walk(repo: &Repository, root: &BlobId, path: &str, fresh: bool, seen: &mut HashSet<BlobId>, v: &mut dyn Visitor) -> Result<()> {
+    v.blob(BlobKind::Tree, root, path);
+    if !seen.insert(*root) {
+        return Ok(());
+    }
+    let loaded = if fresh { repo.load_tree_fresh(root) } else { repo.load_tree(root) };
+    let tree = match loaded {
+        Ok(t) => t,
+        Err(e) => {
+            v.damaged(BlobKind::Tree, root, path, e);
+            return Ok(());
+        }
+    };
+    for n in &tree.nodes {
+        let p = format!("{}/{}", path.trim_end_matches('/'), n.name_lossy());
+        match n.kind() {
+            NodeKind::Dir => {
+                if let Some(sub) = &n.subtree {
+                    walk(repo, sub, &p, fresh, seen, v)?;
+                }
+            }
+            NodeKind::File => match &n.content {
+                Content::Empty => {}
+                Content::Chunks(ids) => ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p)),
+                Content::Lists(lists) => {
+                    for l in lists {
+                        v.blob(BlobKind::List, l, &p);
+                        if !seen.insert(*l) {
+                            continue;
+                        }
+                        match repo.read_blob(l).and_then(|b| decode_list(&b).map_err(|e| Error::decode("chunk list", l, e))) {
+                            Ok(ids) => ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p)),
+                            Err(e) => v.damaged(BlobKind::List, l, &p, e),
+                        }
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Collects the ids of every blob reachable from the given roots; fails on the first damaged
+/// tree or list, because then what it references is unknown.
+///
+/// # Errors
+/// A tree or chunk list that cannot be loaded.
+pub fn referenced(repo: &Repository, roots: &[BlobId]) -> Result<HashSet<BlobId>> {
+    struct Collect {
+        used: HashSet<BlobId>,
+        err: Option<Error>,
+    }
+    impl Visitor for Collect {
+        fn blob(&mut self, _: BlobKind, id: &BlobId, _: &str) {
+            self.used.insert(*id);
+        }
+        fn damaged(&mut self, _: BlobKind, _: &BlobId, path: &str, err: Error) {
+            self.err.get_or_insert(Error::Invalid(format!("{path}: {err}")));
+        }
+    }
+    let mut c = Collect { used: HashSet::new(), err: None };
+    let mut seen = HashSet::new();
+    for r in roots {
+        walk(repo, r, "/", false, &mut seen, &mut c)?;
+    }
+    match c.err {
+        Some(e) => Err(e),
+        None => Ok(c.used),
+    }
+}

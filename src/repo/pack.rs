@@ -1,0 +1,59 @@
+//! Reading pack files back: the header from the tail (for check and repair) or from a whole pack
+//! already in memory (for check --read-data and prune's repacking).
+
+use crate::backend::FileType;
+use crate::crypto::aad;
+use crate::error::{Error, Result};
+use crate::format::id::storage_hash;
+use crate::format::pack::{decode_pack_header, PackEntry, ENTRY_LEN};
+use crate::format::PackId;
+
+use super::Repository;
+
+/// Exact size of a pack holding `entries` (blobs, sealed header, length field).
+#[must_use]
+pub fn pack_size(entries: &[PackEntry]) -> u64 {
+    let blobs: u64 = entries.iter().map(|e| u64::from(e.length)).sum();
+    blobs + (1 + 4 + ENTRY_LEN * entries.len()) as u64 + crate::crypto::OVERHEAD as u64 + 4
+}
+
+/// Where the sealed header starts and how long it is, from the pack's last four bytes.
+fn parse_tail(id: &PackId, size: u64, tail: &[u8]) -> Result<(u64, u64)> {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(tail.get(tail.len().saturating_sub(4)..).filter(|s| s.len() == 4).ok_or_else(|| Error::corrupt("pack", id, "shorter than 4 bytes"))?);
+    let hlen = u64::from(u32::from_le_bytes(b));
+    if hlen + 4 > size {
+        return Err(Error::corrupt("pack", id, format!("header length {hlen} exceeds pack size {size}")));
+    }
+    Ok((size - 4 - hlen, hlen))
+}
+
+impl Repository {
+    /// Reads and decodes a pack's header without reading its blobs.
+    ///
+    /// # Errors
+    /// Storage errors, or a header that is damaged or does not tile the pack.
+    pub fn read_pack_header(&self, id: &PackId) -> Result<Vec<PackEntry>> {
+        let path = FileType::Pack.path(&id.to_hex());
+        let size = self.backend.size(&path)?;
+        let tail = self.backend.read_range(&path, size.saturating_sub(4), size.min(4))?;
+        let (start, hlen) = parse_tail(id, size, &tail)?;
+        let sealed = self.backend.read_range(&path, start, hlen)?;
+        let plain = self.keys.open(aad::PACK_HEADER, &sealed).map_err(|e| Error::crypto("pack header", id, e))?;
+        decode_pack_header(&plain, start).map_err(|e| Error::decode("pack header", id, e))
+    }
+
+    /// Verifies a whole pack's bytes against its id and decodes its header.
+    ///
+    /// # Errors
+    /// Hash mismatch, or a damaged header.
+    pub fn parse_pack(&self, id: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
+        if storage_hash(bytes) != id.0 {
+            return Err(Error::corrupt("pack", id, "content does not match its name"));
+        }
+        let (start, hlen) = parse_tail(id, bytes.len() as u64, bytes)?;
+        let sealed = bytes.get(start as usize..(start + hlen) as usize).ok_or_else(|| Error::corrupt("pack", id, "header out of range"))?;
+        let plain = self.keys.open(aad::PACK_HEADER, sealed).map_err(|e| Error::crypto("pack header", id, e))?;
+        decode_pack_header(&plain, start).map_err(|e| Error::decode("pack header", id, e))
+    }
+}
