@@ -3,7 +3,7 @@
 //! building a different operator.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use opendal::options::ListOptions;
 use opendal::{blocking, ErrorKind, Operator};
@@ -57,9 +57,12 @@ pub const LAYOUT_DIRS: [&str; 5] = ["keys/", "data/", "index/", "snapshots/", "l
 #[derive(Clone)]
 pub struct Backend {
     op: blocking::Operator,
+    /// For local directories: an operator whose writes are staged in `<root>/tmp` and renamed
+    /// into place. Built on the first write, so reading or probing a directory never adds to it.
+    writer: Arc<OnceLock<blocking::Operator>>,
+    root: Option<PathBuf>,
     location: String,
-    // Keeps the runtime that drives OpenDAL's async core alive as long as any clone is.
-    _rt: Arc<tokio::runtime::Runtime>,
+    rt: Arc<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -74,7 +77,8 @@ fn be(op: &'static str, path: &str, source: opendal::Error) -> Error {
 
 impl Backend {
     /// Opens the location `loc`: a local directory path, or `memory:` for an in-process store
-    /// (tests). With `create` false a missing local directory is [`Error::NoRepository`].
+    /// (tests). With `create` false a missing local directory is [`Error::NoRepository`]; with
+    /// `create` true it is made.
     ///
     /// # Errors
     /// The location does not exist (and `create` is false) or the storage cannot be set up.
@@ -85,25 +89,36 @@ impl Backend {
             .enable_all()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
-        let op = if loc == "memory:" {
-            Operator::new(opendal::services::Memory::default()).map_err(|e| be("open", loc, e))?
+        let (op, root) = if loc == "memory:" {
+            (Operator::new(opendal::services::Memory::default()).map_err(|e| be("open", loc, e))?, None)
         } else {
             let root = local_root(loc)?;
-            if !create && !root.is_dir() {
-                return Err(Error::NoRepository(loc.to_string()));
+            if !root.is_dir() {
+                if !create {
+                    return Err(Error::NoRepository(loc.to_string()));
+                }
+                if root.exists() {
+                    return Err(Error::NotEmpty(loc.to_string()));
+                }
             }
-            let root_s = root.to_string_lossy().to_string();
-            let mut builder = opendal::services::Fs::default().root(&root_s);
-            // Atomic writes go through <root>/tmp; only set it up where a repository is or is
-            // being made, so probing a foreign directory leaves no trace in it.
-            if create || root.join("config").is_file() {
-                builder = builder.atomic_write_dir(&root.join(TMP_DIR).to_string_lossy());
-            }
-            Operator::new(builder).map_err(|e| be("open", loc, e))?
+            let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
+            (Operator::new(builder).map_err(|e| be("open", loc, e))?, Some(root))
         };
         let _guard = rt.enter();
         let op = blocking::Operator::new(op).map_err(|e| be("open", loc, e))?;
-        Ok(Self { op, location: loc.to_string(), _rt: Arc::new(rt) })
+        Ok(Self { op, writer: Arc::new(OnceLock::new()), root, location: loc.to_string(), rt: Arc::new(rt) })
+    }
+
+    fn writer(&self) -> Result<&blocking::Operator> {
+        let Some(root) = &self.root else { return Ok(&self.op) };
+        if let Some(w) = self.writer.get() {
+            return Ok(w);
+        }
+        let builder = opendal::services::Fs::default().root(&root.to_string_lossy()).atomic_write_dir(&root.join(TMP_DIR).to_string_lossy());
+        let op = Operator::new(builder).map_err(|e| be("open", &self.location, e))?;
+        let _guard = self.rt.enter();
+        let op = blocking::Operator::new(op).map_err(|e| be("open", &self.location, e))?;
+        Ok(self.writer.get_or_init(|| op))
     }
 
     /// The location as the user gave it.
@@ -138,7 +153,7 @@ impl Backend {
     /// # Errors
     /// Storage errors such as a full disk.
     pub fn write(&self, path: &str, data: Vec<u8>) -> Result<()> {
-        self.op.write(path, data).map(|_| ()).map_err(|e| be("write", path, e))
+        self.writer()?.write(path, data).map(|_| ()).map_err(|e| be("write", path, e))
     }
 
     /// Whether `path` exists.

@@ -22,11 +22,15 @@ pub struct Args {
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let loc = g.location()?;
-    let backend = Backend::open(loc, true)?;
-    if !backend.is_empty()? {
+    // Refuse a non-empty location before asking for a password, and create nothing until both
+    // are settled.
+    if let Ok(probe) = Backend::open(loc, false)
+        && !probe.is_empty()?
+    {
         return Err(snap::Error::NotEmpty(loc.to_string()).into());
     }
     let password = g.password(true)?;
+    let backend = Backend::open(loc, true)?;
     let d = KdfParams::default();
     let kdf = KdfParams { memory_kib: a.kdf_memory_kib.unwrap_or(d.memory_kib), iterations: a.kdf_iterations.unwrap_or(d.iterations), parallelism: d.parallelism };
     let repo = Repository::init(backend, &password, kdf, &g.cache_root()?)?;

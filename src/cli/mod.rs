@@ -4,6 +4,7 @@
 mod backup;
 mod check;
 mod dump;
+mod forget;
 mod init;
 mod ls;
 mod prune;
@@ -72,6 +73,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Write a file (or a directory as tar) from a snapshot to stdout
     Dump(dump::Args),
+    /// Remove snapshots by a retention policy
+    Forget(forget::Args),
     /// Verify the repository's structure, and with --read-data every byte
     Check(check::Args),
     /// Delete data no snapshot references
@@ -93,6 +96,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Ls(a) => ls::run(g, a),
         Command::Restore(a) => restore::run(g, a),
         Command::Dump(a) => dump::run(g, a),
+        Command::Forget(a) => forget::run(g, a),
         Command::Check(a) => check::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Unlock(a) => unlock::run(g, a),

@@ -61,7 +61,8 @@ struct FilePlan {
 }
 
 struct Plan {
-    dirs: Vec<(PathBuf, Node)>,
+    /// Directories with whether they are selected themselves (or lie below a selected one).
+    dirs: Vec<(PathBuf, Node, bool)>,
     files: Vec<FilePlan>,
     /// (link path, path of the first file with the same inode)
     hardlinks: Vec<(PathBuf, PathBuf)>,
@@ -82,12 +83,12 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
     // Drop directories that hold nothing selected (only relevant with --include).
     if !opts.includes.is_empty() {
         let used: Vec<PathBuf> = plan.files.iter().map(|f| f.rel.clone()).chain(plan.others.iter().map(|o| o.0.clone())).chain(plan.hardlinks.iter().map(|h| h.0.clone())).collect();
-        plan.dirs.retain(|(d, _)| d.as_os_str().is_empty() || filter.included_self(d) || used.iter().any(|u| u.starts_with(d)));
+        plan.dirs.retain(|(d, _, included)| d.as_os_str().is_empty() || *included || used.iter().any(|u| u.starts_with(d)));
     }
 
     let target = &opts.target;
     ensure_dir(target, target)?;
-    for (rel, _) in &plan.dirs {
+    for (rel, _, _) in &plan.dirs {
         ensure_dir(target, &target.join(rel))?;
     }
 
@@ -222,7 +223,7 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
         }
     }
     // Directory metadata last, deepest first, so writing inside does not disturb mtimes.
-    for (rel, node) in plan.dirs.iter().rev() {
+    for (rel, node, _) in plan.dirs.iter().rev() {
         if let Err(e) = apply_meta(&target.join(rel), node, true) {
             errors.lock().push(format!("{}: {e}", display(rel)));
         }
@@ -254,8 +255,9 @@ where
     out
 }
 
-fn walk_plan(repo: &Repository, dir: &Node, rel: &Path, filter: &Filter, parent_included: bool, plan: &mut Plan, inodes: &mut HashMap<(u64, u64), PathBuf>) -> Result<()> {
-    plan.dirs.push((rel.to_path_buf(), dir.clone()));
+fn walk_plan(repo: &Repository, dir: &Node, rel: &Path, filter: &Filter, included_dir: bool, plan: &mut Plan, inodes: &mut HashMap<(u64, u64), PathBuf>) -> Result<()> {
+    plan.dirs.push((rel.to_path_buf(), dir.clone(), included_dir));
+    let parent_included = included_dir;
     let Some(sub) = dir.subtree else { return Ok(()) };
     let tree = repo.load_tree(&sub)?;
     for n in tree.nodes {
@@ -275,7 +277,8 @@ fn walk_plan(repo: &Repository, dir: &Node, rel: &Path, filter: &Filter, parent_
                     }
                     inodes.insert((n.device, n.inode), child.clone());
                 }
-                let tmp = child.with_file_name(format!(".{}.snap-tmp-{}", String::from_utf8_lossy(&n.name).chars().take(100).collect::<String>(), std::process::id()));
+                // Short and unique whatever the name: `.snap-tmp-<pid>-<n>` beside the final file.
+                let tmp = child.with_file_name(format!(".snap-tmp-{}-{}", std::process::id(), plan.files.len()));
                 plan.files.push(FilePlan { rel: child, node: n, tmp, remaining: AtomicUsize::new(0), failed: AtomicBool::new(false) });
             }
             _ => plan.others.push((child, n)),
@@ -381,7 +384,12 @@ fn create_special(path: &Path, node: &Node) -> std::io::Result<()> {
             if rc != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            apply_meta(path, node, false)
+            if is_root() {
+                std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
+            }
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))?;
+            // Not `set_file_times`: opening a fifo would wait for a writer.
+            filetime::set_symlink_file_times(path, mtime, mtime)
         }
         // A socket cannot be recreated meaningfully; skip it.
         _ => Ok(()),

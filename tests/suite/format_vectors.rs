@@ -2011,7 +2011,7 @@ fn gen_repo() -> RepoVector {
     let root1_id = meta.add(&keys, BlobKind::Tree, &root1.encode());
 
     // Snapshot 2: a database dump read from stdin, stored as /db.sql with the stream chunker.
-    let dump = sql_text(0..14_000);
+    let dump = sql_text(0..20_000);
     let chunk_ids: Vec<BlobId> =
         Chunker::new(ChunkerParams::STREAMS, CHUNKER_SEED).split(&dump).iter().map(|c| data.add(&keys, BlobKind::Data, c)).collect();
     assert!(chunk_ids.len() > INLINE_CHUNKS_MAX, "the dump must need chunk-list blobs ({} chunks)", chunk_ids.len());
@@ -2062,7 +2062,7 @@ fn gen_repo() -> RepoVector {
         about: "A complete miniature repository (spec sections 2-13 together) opened by the password \
                 \"snap-test-vector\" (Argon2id 64 KiB, 1 iteration, parallelism 1) and holding the fixed test \
                 keys. Snapshot one backs up /etc/app (a file, a hard link to it, an empty file, a symlink); \
-                snapshot two holds a 700 KB SQL dump read from stdin as /db.sql, cut with the stream chunker \
+                snapshot two holds a 1 MB SQL dump read from stdin as /db.sql, cut with the stream chunker \
                 into more than 64 chunks so its node refers to chunk-list blobs. One data pack, one metadata \
                 pack, one index file. `files` maps each storage path to its bytes; `snapshots` says what a \
                 reader must find in each."

@@ -4,3 +4,9 @@
 mod util;
 
 mod format_vectors;
+mod bad_input;
+mod postgres;
+mod roundtrip;
+mod dedup;
+mod forget;
+mod integrity;

@@ -1,0 +1,1044 @@
+//! Bad input and hostile conditions: wrong or missing passwords, missing, foreign and newer
+//! repositories, unreadable and changing source files, failing stream commands, signals during a
+//! backup, a full disk during restore, hostile snapshot trees and a closed output pipe.
+//!
+//! Every failing command must exit with its documented code and say what went wrong on one line
+//! (`snap: …`) naming the object or path; and nothing already stored may be lost: the repository
+//! still restores the earlier snapshots byte-exact afterwards.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use snap::backend::Backend;
+use snap::format::pack::BlobKind;
+use snap::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
+use snap::format::tree::{Content, Node, NodeKind, Timestamp, Tree};
+use snap::format::BlobId;
+use snap::repo::saver::BlobSaver;
+use snap::repo::Repository;
+
+use crate::util::{assert_same_tree, pseudo_random, restored, Env, Run, PASSWORD};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts the exit code, and that stderr is exactly one line `snap: …` holding every word.
+#[track_caller]
+fn assert_fails(run: &Run, code: i32, words: &[&str]) {
+    assert_eq!(run.code, code, "exit code\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr must be exactly one line, got {:?}", run.stderr);
+    assert!(lines[0].starts_with("snap: "), "stderr line must start with `snap: `: {:?}", lines[0]);
+    for w in words {
+        assert!(lines[0].contains(w), "stderr {:?} does not mention {w:?}", lines[0]);
+    }
+}
+
+/// Asserts the exit code and that the last stderr line is `snap: …` holding every word; the lines
+/// before it are per-entry reports (`error: <path>: …`). Returns those lines.
+#[track_caller]
+fn assert_last_line(run: &Run, code: i32, words: &[&str]) -> Vec<String> {
+    assert_eq!(run.code, code, "exit code\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+    let lines: Vec<String> = run.stderr.lines().map(str::to_string).collect();
+    let last = lines.last().unwrap_or_else(|| panic!("no stderr at all"));
+    assert!(last.starts_with("snap: "), "last stderr line must start with `snap: `: {:?}", run.stderr);
+    for w in words {
+        assert!(last.contains(w), "last stderr line {last:?} does not mention {w:?}");
+    }
+    for l in &lines[..lines.len() - 1] {
+        assert!(l.starts_with("error: "), "unexpected stderr line {l:?} in {:?}", run.stderr);
+    }
+    lines[..lines.len() - 1].to_vec()
+}
+
+/// Every entry below `dir` (relative path → file bytes, or `None` for a directory or other kind).
+fn listing(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(base).expect("under base").to_path_buf();
+            let md = std::fs::symlink_metadata(&p).expect("metadata");
+            if md.is_dir() {
+                out.insert(rel, None);
+                walk(base, &p, out);
+            } else if md.is_file() {
+                out.insert(rel, Some(std::fs::read(&p).unwrap_or_default()));
+            } else {
+                out.insert(rel, None);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Asserts a directory still holds exactly what `before` recorded, naming what changed.
+#[track_caller]
+fn assert_unchanged(dir: &Path, before: &BTreeMap<PathBuf, Option<Vec<u8>>>, what: &str) {
+    let after = listing(dir);
+    let added: Vec<_> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    let removed: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+    let changed: Vec<_> = before.iter().filter(|(k, v)| after.get(*k).is_some_and(|a| a != *v)).map(|(k, _)| k).collect();
+    assert!(
+        added.is_empty() && removed.is_empty() && changed.is_empty(),
+        "{what} changed {}: added {added:?}, removed {removed:?}, modified {changed:?}",
+        dir.display()
+    );
+}
+
+/// Names and sizes of every file below `dir` (for large directories such as a repository).
+fn names_and_sizes(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, u64>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let md = std::fs::symlink_metadata(&p).expect("metadata");
+            out.insert(p.strip_prefix(base).expect("under base").to_path_buf(), if md.is_dir() { u64::MAX } else { md.len() });
+            if md.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Files (not directories) below `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    names_and_sizes(dir).into_iter().filter(|(_, s)| *s != u64::MAX).map(|(p, _)| dir.join(p)).collect()
+}
+
+/// A small tree of every common kind.
+fn make_tree(root: &Path, seed: u64) {
+    std::fs::create_dir_all(root.join("sub/deeper")).expect("mkdir");
+    std::fs::write(root.join("a.txt"), b"hello, world\n").expect("write");
+    std::fs::write(root.join("empty"), b"").expect("write");
+    std::fs::write(root.join("sub/random.bin"), pseudo_random(300_000, seed)).expect("write");
+    std::fs::write(root.join("sub/deeper/c.txt"), pseudo_random(5_000, seed + 1)).expect("write");
+    std::os::unix::fs::symlink("../a.txt", root.join("sub/link")).expect("symlink");
+    std::fs::set_permissions(root.join("a.txt"), std::fs::Permissions::from_mode(0o640)).expect("chmod");
+}
+
+/// A repository holding one snapshot of a small tree, to check nothing stored gets lost.
+struct Stored {
+    env: Env,
+    src: PathBuf,
+    id: String,
+    checks: std::cell::Cell<u32>,
+}
+
+impl Stored {
+    fn new() -> Self {
+        let env = Env::with_repo();
+        let src = env.path().join("src");
+        make_tree(&src, 7);
+        let id = env.backup(&[&src]);
+        Self { env, src, id, checks: std::cell::Cell::new(0) }
+    }
+
+    /// The earlier snapshot is still listed and still restores byte-exact.
+    #[track_caller]
+    fn assert_intact(&self) {
+        let listed = self.env.snap(["snapshots", "--json"]).ok().json();
+        let ids: Vec<&str> = listed.as_array().expect("array").iter().map(|s| s["id"].as_str().expect("id")).collect();
+        assert!(ids.contains(&self.id.as_str()), "snapshot {} no longer listed: {ids:?}", self.id);
+        let n = self.checks.get() + 1;
+        self.checks.set(n);
+        let target = self.env.restore(&self.id, &format!("intact-{n}"));
+        assert_same_tree(&self.src, &restored(&target, &self.src));
+    }
+
+    fn snapshot_count(&self) -> usize {
+        snapshot_count(&self.env)
+    }
+}
+
+fn snapshot_count(env: &Env) -> usize {
+    env.snap(["snapshots", "--json"]).ok().json().as_array().expect("array").len()
+}
+
+/// Makes the child the leader of a new session, so it has no controlling terminal: `/dev/tty`
+/// cannot be opened and snap can never fall back to prompting.
+fn without_terminal(c: &mut Command) -> &mut Command {
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// `snap ARGS` with no password source at all, no terminal and stdin at /dev/null.
+fn snap_without_password<I, S>(env: &Env, args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut c = env.cmd();
+    c.env_remove("SNAP_PASSWORD_FILE").stdin(Stdio::null()).args(args);
+    without_terminal(&mut c).output().expect("run snap").into()
+}
+
+/// A command running `program` with exactly the environment `env.cmd()` gives snap.
+fn with_snap_env(env: &Env, program: &str) -> Command {
+    let base = env.cmd();
+    let mut c = Command::new(program);
+    c.env_clear();
+    for (k, v) in base.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Wrong password → 12
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn wrong_password_exits_12_and_changes_nothing() {
+    let st = Stored::new();
+    let env = &st.env;
+    let wrong = env.path().join("wrong-password");
+    std::fs::write(&wrong, "not the password\n").expect("write");
+    let repo_before = names_and_sizes(&env.repo());
+    let target = env.path().join("wrong-target");
+    let loc = s(&env.repo());
+    let runs: Vec<(&str, Vec<String>)> = vec![
+        ("snapshots", vec!["snapshots".into()]),
+        ("ls", vec!["ls".into(), st.id.clone()]),
+        ("dump", vec!["dump".into(), st.id.clone(), format!("{}/a.txt", s(&st.src))]),
+        ("restore", vec!["restore".into(), st.id.clone(), "--target".into(), s(&target)]),
+        ("backup", vec!["backup".into(), s(&st.src)]),
+    ];
+    for (what, args) in &runs {
+        let run: Run = env.cmd().env("SNAP_PASSWORD_FILE", &wrong).args(args).output().expect("run").into();
+        assert_fails(&run, 12, &["wrong password", &loc]);
+        assert!(run.stdout.is_empty(), "{what} printed {:?}", run.stdout);
+    }
+    // The same through SNAP_PASSWORD and --password-command.
+    let run: Run = env.cmd().env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", "nope").arg("snapshots").output().expect("run").into();
+    assert_fails(&run, 12, &["wrong password", &loc]);
+    let run: Run = env.cmd().env_remove("SNAP_PASSWORD_FILE").args(["--password-command", "echo nope", "snapshots"]).output().expect("run").into();
+    assert_fails(&run, 12, &["wrong password", &loc]);
+
+    assert!(!target.exists(), "a refused restore created its target");
+    assert_eq!(names_and_sizes(&env.repo()), repo_before, "a refused command changed the repository");
+    st.assert_intact();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. No repository → 10, and the missing location is not created
+// ---------------------------------------------------------------------------------------------
+
+fn every_command(loc: &Path, scratch: &Path) -> Vec<Vec<String>> {
+    let src = scratch.join("some-source");
+    let _ = std::fs::create_dir_all(&src);
+    let _ = std::fs::write(src.join("f"), b"x");
+    let r = |v: &[&str]| -> Vec<String> {
+        let mut out = vec!["-r".to_string(), s(loc)];
+        out.extend(v.iter().map(|x| (*x).to_string()));
+        out
+    };
+    let target = s(&scratch.join("never-created"));
+    vec![
+        r(&["snapshots"]),
+        r(&["ls", "latest"]),
+        r(&["dump", "latest", "/f"]),
+        r(&["restore", "latest", "--target", &target]),
+        r(&["backup", &s(&src)]),
+    ]
+}
+
+#[test]
+fn missing_repository_exits_10_and_is_not_created() {
+    let env = Env::new();
+    let loc = env.path().join("no-such-repo");
+    for args in every_command(&loc, env.path()) {
+        let run = env.snap(&args);
+        assert_fails(&run, 10, &["no snap repository", &s(&loc)]);
+        assert!(!loc.exists(), "`snap {}` created the missing repository location", args.join(" "));
+        assert!(!env.path().join("never-created").exists(), "`snap {}` created the restore target", args.join(" "));
+    }
+    // Without a password either: the location is checked first.
+    let run = snap_without_password(&env, ["-r", &s(&loc), "snapshots"]);
+    assert_fails(&run, 10, &["no snap repository", &s(&loc)]);
+    assert!(!loc.exists());
+    // A missing parent directory too.
+    let deep = env.path().join("a/b/c");
+    let run = env.snap(["-r", &s(&deep), "snapshots"]);
+    assert_fails(&run, 10, &["no snap repository", &s(&deep)]);
+    assert!(!env.path().join("a").exists());
+}
+
+#[test]
+fn empty_directory_is_no_repository_and_stays_empty() {
+    let env = Env::new();
+    let loc = env.path().join("empty");
+    std::fs::create_dir(&loc).expect("mkdir");
+    for args in every_command(&loc, env.path()) {
+        let run = env.snap(&args);
+        assert_fails(&run, 10, &["no snap repository", &s(&loc)]);
+        assert!(listing(&loc).is_empty(), "`snap {}` wrote into the empty location: {:?}", args.join(" "), listing(&loc).keys().collect::<Vec<_>>());
+    }
+    let run = snap_without_password(&env, ["-r", &s(&loc), "snapshots"]);
+    assert_fails(&run, 10, &["no snap repository", &s(&loc)]);
+    assert!(listing(&loc).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A foreign directory → 10, untouched
+// ---------------------------------------------------------------------------------------------
+
+fn assert_foreign_untouched(env: &Env, loc: &Path) {
+    let before = listing(loc);
+    for args in every_command(loc, env.path()) {
+        let run = env.snap(&args);
+        assert_fails(&run, 10, &["not a snap repository", &s(loc)]);
+        assert_unchanged(loc, &before, &format!("`snap {}`", args.join(" ")));
+    }
+    let run = snap_without_password(env, ["-r", &s(loc), "snapshots"]);
+    assert_fails(&run, 10, &["not a snap repository", &s(loc)]);
+    assert_unchanged(loc, &before, "`snap snapshots` without a password");
+}
+
+#[test]
+fn foreign_directory_exits_10_and_is_untouched() {
+    let env = Env::new();
+    let loc = env.path().join("photos");
+    std::fs::create_dir_all(loc.join("2024")).expect("mkdir");
+    std::fs::write(loc.join("hello.txt"), b"hello\n").expect("write");
+    std::fs::write(loc.join("2024/img.jpg"), pseudo_random(2000, 3)).expect("write");
+    assert_foreign_untouched(&env, &loc);
+}
+
+#[test]
+fn foreign_directory_with_a_config_file_is_untouched() {
+    let env = Env::new();
+    // Looks like some other tool's repository: random bytes in `config`, a few directories.
+    let loc = env.path().join("restic-like");
+    std::fs::create_dir_all(loc.join("data/00")).expect("mkdir");
+    std::fs::create_dir_all(loc.join("keys")).expect("mkdir");
+    std::fs::write(loc.join("config"), pseudo_random(155, 11)).expect("write");
+    std::fs::write(loc.join("keys/0123"), b"{\"kdf\":\"scrypt\"}").expect("write");
+    assert_foreign_untouched(&env, &loc);
+}
+
+#[test]
+fn config_with_wrong_magic_is_foreign() {
+    // A `config` that starts like snap's but with another magic, and one too short to hold one.
+    let env = Env::new();
+    for (name, bytes) in [("other-magic", b"SNAPREPX\x01\x00\x00\x00rest".to_vec()), ("short", b"SNAP".to_vec())] {
+        let loc = env.path().join(name);
+        std::fs::create_dir(&loc).expect("mkdir");
+        std::fs::write(loc.join("config"), &bytes).expect("write");
+        let run = env.snap(["-r", &s(&loc), "snapshots"]);
+        assert_fails(&run, 10, &["not a snap repository", &s(&loc)]);
+        assert_eq!(std::fs::read(loc.join("config")).expect("read"), bytes);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. init on a non-empty location → 1
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn init_on_existing_repository_fails_and_keeps_it() {
+    let st = Stored::new();
+    let env = &st.env;
+    let before = listing(&env.repo());
+    let run = env.snap(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]);
+    assert_fails(&run, 1, &["cannot init", &s(&env.repo()), "already holds files"]);
+    // Without a password (the refusal comes first) and with another password.
+    let run = snap_without_password(env, ["init"]);
+    assert_fails(&run, 1, &["cannot init", &s(&env.repo())]);
+    let other = env.path().join("other-password");
+    std::fs::write(&other, "another one").expect("write");
+    let run: Run = env.cmd().env("SNAP_PASSWORD_FILE", &other).args(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]).output().expect("run").into();
+    assert_fails(&run, 1, &["cannot init", &s(&env.repo())]);
+    assert_unchanged(&env.repo(), &before, "a refused init");
+    assert_eq!(st.snapshot_count(), 1);
+    st.assert_intact();
+}
+
+#[test]
+fn init_on_non_empty_directory_fails_naming_it() {
+    let env = Env::new();
+    let loc = env.path().join("stuff");
+    std::fs::create_dir(&loc).expect("mkdir");
+    std::fs::write(loc.join("hello.txt"), b"hello\n").expect("write");
+    let run = env.snap(["-r", &s(&loc), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]);
+    assert_fails(&run, 1, &["cannot init", &s(&loc), "already holds files"]);
+    assert_eq!(std::fs::read(loc.join("hello.txt")).expect("read"), b"hello\n");
+    assert!(!loc.join("config").exists() && !loc.join("keys").exists());
+    // A file where the directory should be.
+    let file = env.path().join("a-file");
+    std::fs::write(&file, b"data").expect("write");
+    let run = env.snap(["-r", &s(&file), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.starts_with("snap: ") && run.stderr.contains(&s(&file)), "{run:?}");
+    assert_eq!(std::fs::read(&file).expect("read"), b"data");
+}
+
+#[test]
+fn init_on_non_empty_directory_leaves_it_untouched() {
+    let env = Env::new();
+    let loc = env.path().join("stuff");
+    std::fs::create_dir(&loc).expect("mkdir");
+    std::fs::write(loc.join("hello.txt"), b"hello\n").expect("write");
+    let before = listing(&loc);
+    let run = env.snap(["-r", &s(&loc), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]);
+    assert_fails(&run, 1, &["cannot init", &s(&loc)]);
+    assert_unchanged(&loc, &before, "a refused init");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A newer repository version → 1, before any password is asked for
+// ---------------------------------------------------------------------------------------------
+
+fn set_config_version(repo: &Path, v: u32) {
+    let path = repo.join("config");
+    let mut b = std::fs::read(&path).expect("read config");
+    assert_eq!(&b[..8], b"SNAPREPO");
+    b[8..12].copy_from_slice(&v.to_le_bytes());
+    std::fs::write(&path, b).expect("write config");
+}
+
+#[test]
+fn unknown_repository_version_is_refused_without_a_password() {
+    let st = Stored::new();
+    let env = &st.env;
+    set_config_version(&env.repo(), 99);
+    let before = listing(&env.repo());
+    let loc = s(&env.repo());
+    let target = env.path().join("version-target");
+    let words = ["version 99", "this snap reads version 1", loc.as_str()];
+    let runs: Vec<Vec<String>> = vec![
+        vec!["snapshots".into()],
+        vec!["ls".into(), st.id.clone()],
+        vec!["dump".into(), st.id.clone(), format!("{}/a.txt", s(&st.src))],
+        vec!["restore".into(), st.id.clone(), "--target".into(), s(&target)],
+        vec!["backup".into(), s(&st.src)],
+    ];
+    for args in &runs {
+        // No password source, no terminal: still the version error, not a password error.
+        let run = snap_without_password(env, args);
+        assert_fails(&run, 1, &words);
+        // With the right password: the same.
+        let run = env.snap(args);
+        assert_fails(&run, 1, &words);
+    }
+    let run = snap_without_password(env, ["init"]);
+    assert_fails(&run, 1, &["cannot init", &loc]);
+    assert!(!target.exists());
+    assert_unchanged(&env.repo(), &before, "a refused command");
+    // Nothing was lost: once the version is back, everything reads.
+    set_config_version(&env.repo(), 1);
+    st.assert_intact();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. No password and no terminal → 1
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn no_password_and_no_terminal_fails_clearly() {
+    let st = Stored::new();
+    let env = &st.env;
+    let target = env.path().join("nopw-target");
+    let repo_before = names_and_sizes(&env.repo());
+    let runs: Vec<Vec<String>> = vec![
+        vec!["snapshots".into()],
+        vec!["ls".into(), st.id.clone()],
+        vec!["dump".into(), st.id.clone(), format!("{}/a.txt", s(&st.src))],
+        vec!["restore".into(), st.id.clone(), "--target".into(), s(&target)],
+        vec!["backup".into(), s(&st.src)],
+    ];
+    for args in &runs {
+        let run = snap_without_password(env, args);
+        assert_fails(&run, 1, &["no password given", "SNAP_PASSWORD"]);
+        assert!(run.stdout.is_empty(), "{run:?}");
+    }
+    assert!(!target.exists());
+    assert_eq!(names_and_sizes(&env.repo()), repo_before);
+
+    // init on a fresh location, same message; afterwards init with a password works there.
+    let fresh = env.path().join("fresh-repo");
+    let run = snap_without_password(env, ["-r", &s(&fresh), "init"]);
+    assert_fails(&run, 1, &["no password given", "SNAP_PASSWORD"]);
+    assert!(!fresh.join("config").exists());
+    env.snap(["-r", &s(&fresh), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]).ok();
+    assert_eq!(env.snap(["-r", &s(&fresh), "snapshots", "--json"]).ok().json(), serde_json::json!([]));
+    st.assert_intact();
+}
+
+#[test]
+fn init_without_password_leaves_no_trace() {
+    let env = Env::new();
+    let fresh = env.path().join("fresh-repo");
+    let run = snap_without_password(&env, ["-r", &s(&fresh), "init"]);
+    assert_fails(&run, 1, &["no password given", "SNAP_PASSWORD"]);
+    assert!(!fresh.exists(), "failed init left {:?}", listing(&fresh).keys().collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. An unreadable file → exit 3, snapshot saved without it
+// ---------------------------------------------------------------------------------------------
+
+const NOBODY: u32 = 65534;
+
+fn chown_tree(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(uid)).expect("chown");
+    if std::fs::symlink_metadata(p).expect("metadata").is_dir() {
+        for e in std::fs::read_dir(p).expect("read_dir").flatten() {
+            chown_tree(&e.path(), uid);
+        }
+    }
+}
+
+#[test]
+fn unreadable_file_exits_3_and_saves_the_rest() {
+    let st = Stored::new();
+    let env = &st.env;
+    let src = env.path().join("src2");
+    make_tree(&src, 21);
+    std::fs::write(src.join("sub/after.txt"), b"after the unreadable one\n").expect("write");
+    let secret = src.join("sub/deeper/secret.key");
+    std::fs::write(&secret, b"top secret\n").expect("write");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+
+    let mut cmd = env.cmd();
+    cmd.args(["backup", "--json", &s(&src)]).current_dir(env.path());
+    if is_root() {
+        // chmod 000 does not stop root: run this backup as an unprivileged user, who owns the
+        // environment (repository, cache, password file, sources) but cannot read the secret.
+        chown_tree(env.path(), NOBODY);
+        std::os::unix::fs::lchown(&secret, Some(0), Some(0)).expect("chown secret");
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let run: Run = cmd.output().expect("run backup").into();
+    let reports = assert_last_line(&run, 3, &["snapshot saved", "1 file(s) could not be read"]);
+    assert_eq!(reports.len(), 1, "one report expected: {:?}", run.stderr);
+    assert!(reports[0].contains(&s(&secret)), "the report does not name {}: {:?}", secret.display(), reports[0]);
+    let out = run.json();
+    let id = out["snapshot_id"].as_str().expect("snapshot id").to_string();
+    assert_eq!(out["errors"].as_array().expect("errors").len(), 1);
+
+    // The snapshot is there, without the secret, and everything else restores byte-exact.
+    assert_eq!(st.snapshot_count(), 2);
+    let ls = env.snap(["ls", &id]).ok();
+    assert!(!ls.stdout.contains("secret.key"), "{}", ls.stdout);
+    assert!(ls.stdout.contains("after.txt"), "{}", ls.stdout);
+    let target = env.restore(&id, "unreadable-restore");
+    let back = restored(&target, &src);
+    assert!(!back.join("sub/deeper/secret.key").exists());
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::remove_file(&secret).expect("rm");
+    for f in files_under(&src) {
+        let rel = f.strip_prefix(&src).expect("under src");
+        let md = std::fs::symlink_metadata(&f).expect("metadata");
+        let rmd = std::fs::symlink_metadata(back.join(rel)).unwrap_or_else(|e| panic!("{} not restored: {e}", rel.display()));
+        assert_eq!(md.file_type(), rmd.file_type(), "{}", rel.display());
+        if md.is_file() {
+            assert!(std::fs::read(&f).expect("read") == std::fs::read(back.join(rel)).expect("read"), "{} differs", rel.display());
+            assert_eq!(md.mode() & 0o7777, rmd.mode() & 0o7777, "{}", rel.display());
+            assert_eq!(md.mtime(), rmd.mtime(), "{}", rel.display());
+        } else {
+            assert_eq!(std::fs::read_link(&f).ok(), std::fs::read_link(back.join(rel)).ok());
+        }
+    }
+    st.assert_intact();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. A missing source path → 1, nothing written
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn missing_source_path_fails_before_writing() {
+    let st = Stored::new();
+    let env = &st.env;
+    let repo_before = names_and_sizes(&env.repo());
+    let missing = env.path().join("does/not/exist");
+    let run = env.snap(["backup", &s(&missing)]);
+    assert_fails(&run, 1, &[&format!("source path {} does not exist", missing.display())]);
+    // Among existing paths, and as a relative path.
+    let run = env.snap(["backup", &s(&st.src), &s(&missing)]);
+    assert_fails(&run, 1, &[&format!("source path {} does not exist", missing.display())]);
+    let run: Run = env.cmd().current_dir(env.path()).args(["backup", "src", "nope"]).output().expect("run").into();
+    assert_fails(&run, 1, &["source path nope does not exist"]);
+    // With --stdin as well: still refused before the stream is read.
+    let run = env.snap_stdin(["backup", "--stdin", &s(&missing)], b"stream data\n");
+    assert_fails(&run, 1, &[&format!("source path {} does not exist", missing.display())]);
+    assert_eq!(names_and_sizes(&env.repo()), repo_before, "a refused backup wrote to the repository");
+    assert_eq!(st.snapshot_count(), 1);
+    st.assert_intact();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. A failing stream command → 1, no snapshot
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn failing_stream_command_writes_no_snapshot() {
+    let st = Stored::new();
+    let env = &st.env;
+    let run = env.snap(["backup", "--stdin-from-command", "--stdin-filename", "db.sql", "--", "sh", "-c", "echo partial; exit 3"]);
+    assert_fails(&run, 1, &["sh -c echo partial; exit 3", "exited with status 3", "no snapshot was written"]);
+    assert_eq!(st.snapshot_count(), 1);
+
+    let run = env.snap(["backup", "--stdin-from-command", "--stdin-filename", "db.sql", "--", "sh", "-c", "echo x; kill -9 $$"]);
+    assert_fails(&run, 1, &["killed by signal 9", "no snapshot was written"]);
+    assert_eq!(st.snapshot_count(), 1);
+
+    // A big output cut by a failure at the end.
+    let run = env.snap(["backup", "--stdin-from-command", "--stdin-filename", "db.sql", "--", "sh", "-c", "head -c 3000000 /dev/zero; exit 2"]);
+    assert_fails(&run, 1, &["exited with status 2", "no snapshot was written"]);
+
+    // A command that cannot be run at all.
+    let missing = env.path().join("no-such-program");
+    let run = env.snap(["backup", "--stdin-from-command", "--", &s(&missing)]);
+    assert_fails(&run, 1, &["cannot run", &s(&missing)]);
+
+    // Paths given too: the whole backup is refused, not just the stream.
+    let run = env.snap(["backup", "--stdin-from-command", &s(&st.src), "--", "false"]);
+    assert_fails(&run, 1, &["`false` exited with status 1", "no snapshot was written"]);
+    assert_eq!(st.snapshot_count(), 1);
+
+    // The same data again, with a command that succeeds, works.
+    let out = env.snap(["backup", "--json", "--stdin-from-command", "--stdin-filename", "db.sql", "--", "sh", "-c", "echo partial"]).ok().json();
+    let id = out["snapshot_id"].as_str().expect("id").to_string();
+    let dumped = env.snap(["dump", &id, "/db.sql"]).ok();
+    assert_eq!(dumped.raw_stdout, b"partial\n");
+    assert_eq!(st.snapshot_count(), 2);
+    st.assert_intact();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. SIGINT / SIGTERM during a backup → 130, the next backup reuses what was stored
+// ---------------------------------------------------------------------------------------------
+
+fn interrupted_backup(signal: libc::c_int) {
+    let st = Stored::new();
+    let env = &st.env;
+    let big = env.path().join("big");
+    std::fs::create_dir(&big).expect("mkdir");
+    const FILES: u64 = 6;
+    const EACH: usize = 25 * 1024 * 1024;
+    for i in 0..FILES {
+        std::fs::write(big.join(format!("part-{i}.bin")), pseudo_random(EACH, 100 + i)).expect("write");
+    }
+    let total = FILES * EACH as u64;
+    let packs_before = files_under(&env.repo().join("data")).len();
+
+    let mut child = env.cmd().args(["backup", &s(&big)]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn backup");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if files_under(&env.repo().join("data")).len() > packs_before {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("backup ended ({status}) before a pack was written; nothing to interrupt");
+        }
+        assert!(Instant::now() < deadline, "no pack written within the deadline");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill has no memory preconditions; the pid is our own unreaped child.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
+    let run: Run = child.wait_with_output().expect("wait").into();
+    assert_fails(&run, 130, &["interrupted"]);
+    assert_eq!(st.snapshot_count(), 1, "an interrupted backup wrote a snapshot");
+
+    // The next backup completes, reuses what the interrupted one stored, and restores exactly.
+    let out = env.snap(["backup", "--json", &s(&big)]).ok().json();
+    let id = out["snapshot_id"].as_str().expect("id").to_string();
+    let added = out["bytes_added"].as_u64().expect("bytes_added");
+    assert!(added < total, "the second backup added {added} of {total} bytes: nothing was reused");
+    assert_eq!(out["bytes_total"].as_u64(), Some(total));
+    let target = env.restore(&id, "after-interrupt");
+    assert_same_tree(&big, &restored(&target, &big));
+    assert_eq!(st.snapshot_count(), 2);
+    st.assert_intact();
+}
+
+#[test]
+fn sigint_during_backup_exits_130_and_loses_nothing() {
+    interrupted_backup(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_during_backup_exits_130_and_loses_nothing() {
+    interrupted_backup(libc::SIGTERM);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. A full disk during restore → 1, no partial or temporary files
+// ---------------------------------------------------------------------------------------------
+
+/// A size-limited tmpfs mounted for the life of the guard.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Backs up a 5 MB file and a few small ones; returns (source, snapshot id).
+fn big_and_small(st: &Stored) -> (PathBuf, String) {
+    let src = st.env.path().join("full-src");
+    std::fs::create_dir_all(src.join("small")).expect("mkdir");
+    std::fs::write(src.join("huge.bin"), pseudo_random(5 * 1024 * 1024, 55)).expect("write");
+    for i in 0..5 {
+        std::fs::write(src.join(format!("small/s{i}.txt")), format!("small file {i}\n")).expect("write");
+    }
+    let id = st.env.backup(&[&src]);
+    (src, id)
+}
+
+/// What a restore that ran out of space must leave: an error naming the big file, no file under
+/// its final name, no temporary files, and complete files only.
+fn assert_failed_restore(run: &Run, target: &Path, src: &Path) {
+    let reports = assert_last_line(run, 1, &["could not be restored"]);
+    assert!(!reports.is_empty());
+    let n = reports.len();
+    let last = run.stderr.lines().last().unwrap_or_default();
+    let expected = if n == 1 { "snap: 1 entry could not be restored".to_string() } else { format!("snap: {n} entries could not be restored") };
+    assert!(last.starts_with(&expected), "{last:?} should start with {expected:?}");
+    assert!(reports.iter().any(|r| r.contains("huge.bin")), "no report names huge.bin: {:?}", run.stderr);
+    let back = restored(target, src);
+    assert!(!back.join("huge.bin").exists(), "a partial huge.bin was left under its final name");
+    let tmp: Vec<_> = files_under(target).into_iter().filter(|p| p.to_string_lossy().contains(".snap-tmp-")).collect();
+    assert!(tmp.is_empty(), "temporary files left behind: {tmp:?}");
+    for f in files_under(target) {
+        let rel = f.strip_prefix(&back).unwrap_or_else(|_| panic!("unexpected file {}", f.display()));
+        assert!(std::fs::read(&f).expect("read") == std::fs::read(src.join(rel)).expect("read"), "{} restored incomplete", rel.display());
+    }
+    // Every failing entry is named, none more than once.
+    let mut named: Vec<&String> = reports.iter().collect();
+    named.sort();
+    named.dedup();
+    assert_eq!(named.len(), n, "an entry was reported twice: {:?}", run.stderr);
+}
+
+#[test]
+fn restore_onto_full_filesystem_fails_cleanly() {
+    let st = Stored::new();
+    let (src, id) = big_and_small(&st);
+    let mnt = st.env.path().join("small-fs");
+    let Some(_fs) = Tmpfs::mount(&mnt, "2m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs CAP_SYS_ADMIN); see restore_beyond_file_size_limit_fails_cleanly");
+        return;
+    };
+    let target = mnt.join("target");
+    let run = st.env.snap(["restore", &id, "--target", &s(&target)]);
+    assert_failed_restore(&run, &target, &src);
+    // After freeing the space, the same restore elsewhere is complete.
+    let good = st.env.restore(&id, "full-after");
+    assert_same_tree(&src, &restored(&good, &src));
+    st.assert_intact();
+}
+
+#[test]
+fn restore_beyond_file_size_limit_fails_cleanly() {
+    let st = Stored::new();
+    let (src, id) = big_and_small(&st);
+    let target = st.env.path().join("limited-target");
+    let mut cmd = st.env.cmd();
+    cmd.args(["restore", &id, "--target", &s(&target)]);
+    // RLIMIT_FSIZE of 1 MiB with SIGXFSZ ignored (ignored signals stay ignored across exec), so
+    // growing a file past it fails with EFBIG instead of killing the process.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 1024 * 1024, rlim_max: 1024 * 1024 };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let run: Run = cmd.output().expect("run restore").into();
+    assert_failed_restore(&run, &target, &src);
+    let good = st.env.restore(&id, "limit-after");
+    assert_same_tree(&src, &restored(&good, &src));
+    st.assert_intact();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Hostile snapshot trees → refused before anything is written
+// ---------------------------------------------------------------------------------------------
+
+const PAYLOAD: &[u8] = b"escaped!\n";
+
+fn file_node(name: &[u8], data: BlobId) -> Node {
+    Node {
+        name: name.to_vec(),
+        kind: Some(NodeKind::File),
+        mode: 0o644,
+        size: PAYLOAD.len() as u64,
+        nlink: 1,
+        mtime: Timestamp { secs: 1_700_000_000, nanos: 0 },
+        ctime: Timestamp { secs: 1_700_000_000, nanos: 0 },
+        content: Content::Chunks(vec![data]),
+        ..Node::default()
+    }
+}
+
+fn dir_node(name: &[u8], sub: BlobId) -> Node {
+    Node {
+        name: name.to_vec(),
+        kind: Some(NodeKind::Dir),
+        mode: 0o755,
+        nlink: 2,
+        mtime: Timestamp { secs: 1_700_000_000, nanos: 0 },
+        ctime: Timestamp { secs: 1_700_000_000, nanos: 0 },
+        subtree: Some(sub),
+        ..Node::default()
+    }
+}
+
+/// Stores snapshots whose trees hold unsafe names, directly at the root and one level down under
+/// `x/`. Returns (description, snapshot id, the hostile name as shown).
+fn plant_hostile_snapshots(env: &Env) -> Vec<(String, String, String)> {
+    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
+    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let saver = BlobSaver::new(&repo);
+    let data = saver.save(BlobKind::Data, PAYLOAD).expect("save data");
+    let inner = saver.save(BlobKind::Tree, &Tree { nodes: vec![file_node(b"escaped", data)] }.encode()).expect("save tree");
+    let hostile: Vec<(&str, Node)> = vec![
+        ("..", dir_node(b"..", inner)),
+        (".", dir_node(b".", inner)),
+        ("a/b", file_node(b"a/b", data)),
+        ("../escaped", file_node(b"../escaped", data)),
+        ("nul", file_node(b"a\0b", data)),
+        ("empty", file_node(b"", data)),
+    ];
+    let mut roots = Vec::new();
+    for (label, node) in hostile {
+        let shown = String::from_utf8_lossy(&node.name).into_owned();
+        let bad = saver.save(BlobKind::Tree, &Tree { nodes: vec![node] }.encode()).expect("save hostile tree");
+        roots.push((format!("{label} at the root"), bad, shown.clone()));
+        let nested = saver.save(BlobKind::Tree, &Tree { nodes: vec![dir_node(b"x", bad)] }.encode()).expect("save tree");
+        roots.push((format!("{label} under /x"), nested, shown));
+    }
+    saver.finish().expect("finish");
+    let mut out = Vec::new();
+    for (i, (label, tree, shown)) in roots.into_iter().enumerate() {
+        let snap = Snapshot {
+            version: SNAPSHOT_VERSION,
+            time: format!("2020-01-01T00:00:{i:02}Z"),
+            hostname: "evil".into(),
+            username: "mallory".into(),
+            paths: vec!["/x".into()],
+            tags: vec!["hostile".into()],
+            tree,
+            parent: None,
+            program_version: "not snap".into(),
+            summary: Summary::default(),
+        };
+        let id = repo.save_snapshot(&snap).expect("save snapshot");
+        out.push((label, id.to_hex(), shown));
+    }
+    drop(repo);
+    out
+}
+
+#[test]
+fn hostile_tree_names_are_refused_before_writing() {
+    let st = Stored::new();
+    let env = &st.env;
+    let hostile = plant_hostile_snapshots(env);
+    for (i, (label, id, shown)) in hostile.iter().enumerate() {
+        let area = env.path().join(format!("area-{i}"));
+        std::fs::create_dir(&area).expect("mkdir");
+        let target = area.join("target");
+        let env_before: Vec<_> = std::fs::read_dir(env.path()).expect("read_dir").map(|e| e.expect("entry").file_name()).collect();
+
+        let run = env.snap(["restore", id, "--target", &s(&target)]);
+        assert_fails(&run, 1, &["unsafe entry name"]);
+        // Nothing outside the target, and nothing inside it either.
+        let left = listing(&area);
+        assert!(left.is_empty() || (left.len() == 1 && left.contains_key(Path::new("target"))), "{label}: restore created {:?}", left.keys().collect::<Vec<_>>());
+        assert!(!env.path().join("escaped").exists() && !env.path().join("a").exists(), "{label}: restore wrote outside its target");
+        let mut env_after: Vec<_> = std::fs::read_dir(env.path()).expect("read_dir").map(|e| e.expect("entry").file_name()).collect();
+        env_after.retain(|n| !env_before.contains(n));
+        assert!(env_after.is_empty(), "{label}: restore created {env_after:?} next to its target");
+
+        // ls and dump fail too, and never print the hostile name as an entry.
+        let run = env.snap(["ls", id]);
+        assert_fails(&run, 1, &["unsafe entry name"]);
+        for line in run.stdout.lines() {
+            assert_eq!(line, "/x", "{label}: ls printed {line:?} (hostile name {shown:?})");
+        }
+        let run = env.snap(["dump", id, "/"]);
+        assert_fails(&run, 1, &["unsafe entry name"]);
+    }
+    // The good snapshot is unaffected, and backups still work next to the hostile snapshots.
+    st.assert_intact();
+    let again = env.backup(&[&st.src]);
+    let target = env.restore(&again, "after-hostile");
+    assert_same_tree(&st.src, &restored(&target, &st.src));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. A closed output pipe → quiet exit
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `snap ARGS | head -c 10` under bash; returns (snap's exit status, snap's stderr, what head
+/// printed).
+fn piped_into_head(env: &Env, args: &[String]) -> (i32, String, Vec<u8>) {
+    let errf = env.path().join("pipe-stderr");
+    let script = r#""$SNAP_BIN" "$@" 2>"$SNAP_ERR" | head -c 10 > "$SNAP_HEAD"; echo "${PIPESTATUS[0]}""#;
+    let headf = env.path().join("pipe-head");
+    let out = with_snap_env(env, "bash")
+        .env("SNAP_BIN", env!("CARGO_BIN_EXE_snap"))
+        .env("SNAP_ERR", &errf)
+        .env("SNAP_HEAD", &headf)
+        .arg("-c")
+        .arg(script)
+        .arg("bash")
+        .args(args)
+        .output()
+        .expect("run bash");
+    let code: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let err = std::fs::read_to_string(&errf).expect("read stderr");
+    (code, err, std::fs::read(&headf).expect("read head"))
+}
+
+#[test]
+fn closed_output_pipe_ends_quietly() {
+    let st = Stored::new();
+    let env = &st.env;
+    let src = env.path().join("pipe-src");
+    std::fs::create_dir_all(src.join("many")).expect("mkdir");
+    let big = pseudo_random(8 * 1024 * 1024, 77);
+    std::fs::write(src.join("big.bin"), &big).expect("write");
+    for i in 0..3000 {
+        std::fs::write(src.join(format!("many/entry-{i:05}-with-a-rather-long-name-to-fill-the-pipe")), b"").expect("write");
+    }
+    let id = env.backup(&[&src]);
+    let cases: Vec<(&str, Vec<String>, Option<&[u8]>)> = vec![
+        ("dump of a file", vec!["dump".into(), id.clone(), format!("{}/big.bin", s(&src))], Some(&big[..10])),
+        ("dump of a directory as tar", vec!["dump".into(), id.clone(), s(&src)], None),
+        ("ls", vec!["ls".into(), id.clone()], None),
+        ("ls --long", vec!["ls".into(), "--long".into(), id.clone()], None),
+    ];
+    for (what, args, head) in cases {
+        let (code, err, got) = piped_into_head(env, &args);
+        assert!(err.is_empty(), "{what}: snap wrote to stderr on a closed pipe: {err:?}");
+        assert!(code == 0 || code == 141, "{what}: snap exited {code} on a closed pipe");
+        assert_eq!(got.len(), 10, "{what}");
+        if let Some(h) = head {
+            assert_eq!(got, h, "{what}");
+        }
+    }
+    st.assert_intact();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. A file growing while it is read → exit 0 with a warning, a consistent prefix stored
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn file_growing_during_backup_is_stored_consistently() {
+    use std::io::Write;
+    let st = Stored::new();
+    let env = &st.env;
+    let src = env.path().join("grow-src");
+    std::fs::create_dir(&src).expect("mkdir");
+    let grow = src.join("grow.log");
+    std::fs::write(&grow, pseudo_random(50 * 1024 * 1024, 91)).expect("write");
+    std::fs::write(src.join("still.txt"), b"does not change\n").expect("write");
+
+    // Appends 64 KiB every 2 ms (~32 MB/s) until told to stop: every read of the file sees it grow.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let grow = grow.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&grow).expect("open");
+            let mut seed = 1000;
+            while !stop.load(Ordering::Relaxed) {
+                f.write_all(&pseudo_random(64 * 1024, seed)).expect("append");
+                seed += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let run = env.snap(["backup", "--json", &s(&src)]);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    // A changing file is not an unreadable one: exit 0, one warning line naming it.
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{:?}", run.stderr);
+    assert!(lines[0].starts_with("warning: ") && lines[0].contains(&s(&grow)) && lines[0].contains("changed while being read"), "{:?}", lines[0]);
+    let out = run.json();
+    assert_eq!(out["warnings"].as_array().map(Vec::len), Some(1));
+    let id = out["snapshot_id"].as_str().expect("id").to_string();
+
+    // The stored version is a prefix of the final file, of exactly the recorded size.
+    let listed = env.snap(["ls", "--json", &id]).ok().json();
+    let entry = listed.as_array().expect("array").iter().find(|e| e["path"].as_str() == Some(&s(&grow))).expect("grow.log listed").clone();
+    let size = entry["size"].as_u64().expect("size");
+    let target = env.restore(&id, "grow-restore");
+    let back = std::fs::read(restored(&target, &grow)).expect("read restored");
+    assert_eq!(back.len() as u64, size, "restored size differs from the recorded one");
+    let now = std::fs::read(&grow).expect("read");
+    assert!(size >= 50 * 1024 * 1024 && size <= now.len() as u64, "size {size} outside [50 MiB, {}]", now.len());
+    assert!(back == now[..back.len()], "the stored bytes are not a prefix of the file");
+    assert_eq!(std::fs::read(restored(&target, &src.join("still.txt"))).expect("read"), b"does not change\n");
+    st.assert_intact();
+}

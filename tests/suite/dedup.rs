@@ -1,0 +1,213 @@
+//! Deduplication and compression, measured through `snap backup --json` and the size of data/:
+//! unchanged re-backups, edits inside big files and streams, identical content under several
+//! names, and compressible versus random data.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{assert_same_tree, pseudo_random, restored, Env};
+
+const MIB: u64 = 1024 * 1024;
+
+fn backup_json<I, S>(env: &Env, args: I) -> Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut all: Vec<OsString> = vec!["backup".into(), "--json".into()];
+    all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+    env.snap(all).ok().json()
+}
+
+fn stream_backup(env: &Env, name: &str, data: &[u8]) -> Value {
+    env.snap_stdin(["backup", "--json", "--stdin", "--stdin-filename", name], data).ok().json()
+}
+
+fn id(v: &Value) -> String {
+    v["snapshot_id"].as_str().unwrap_or_else(|| panic!("no snapshot id in {v}")).to_string()
+}
+
+fn num(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+fn write(p: &Path, data: &[u8]) {
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, data).unwrap();
+}
+
+#[test]
+fn unchanged_rebackup_adds_only_metadata() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    let mut total = 0u64;
+    let mut n = 0u64;
+    for i in 0..60usize {
+        let len = (i * i * 97) % 200_000;
+        write(&src.join(format!("d{}/e{}/f{i}", i % 4, i % 3)), &pseudo_random(len, i as u64 + 1));
+        total += len as u64;
+        n += 1;
+    }
+    write(&src.join("big.bin"), &pseudo_random(6 * MIB as usize, 1000));
+    total += 6 * MIB;
+    n += 1;
+    fs::create_dir_all(src.join("empty")).unwrap();
+
+    let first = backup_json(&env, [&src]);
+    assert_eq!(num(&first, "files_new"), n);
+    assert_eq!(num(&first, "bytes_read"), total);
+    assert_eq!(num(&first, "bytes_total"), total);
+    assert!(num(&first, "bytes_added") >= total, "{first}");
+
+    let before = env.data_bytes();
+    let second = backup_json(&env, [&src]);
+    let growth = env.data_bytes() - before;
+    assert_eq!(second["parent"], id(&first).as_str());
+    assert_eq!(num(&second, "files_unchanged"), n, "{second}");
+    assert_eq!(num(&second, "files_new"), 0, "{second}");
+    assert_eq!(num(&second, "files_changed"), 0, "{second}");
+    assert_eq!(num(&second, "bytes_read"), 0, "{second}");
+    assert_eq!(num(&second, "bytes_total"), total, "{second}");
+    assert!(num(&second, "bytes_added") < 64 * 1024, "{second}");
+    assert!(growth < 64 * 1024, "data/ grew by {growth} bytes for an unchanged tree");
+
+    // The reused snapshot restores the same bytes.
+    let out = restored(&env.restore(&id(&second), "r"), &src);
+    assert_same_tree(&src, &out);
+}
+
+#[test]
+fn insertion_in_the_middle_of_a_big_file_adds_few_chunks() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    let path = src.join("big.bin");
+    let v1 = pseudo_random(20 * MIB as usize, 42);
+    write(&path, &v1);
+    let first = backup_json(&env, [&src]);
+    assert!(num(&first, "bytes_added") >= v1.len() as u64);
+
+    let mut v2 = v1.clone();
+    let insert = pseudo_random(100, 43);
+    v2.splice(10 * MIB as usize..10 * MIB as usize, insert);
+    write(&path, &v2);
+    let before = env.data_bytes();
+    let second = backup_json(&env, [&src]);
+    assert_eq!(num(&second, "files_changed"), 1, "{second}");
+    assert_eq!(num(&second, "bytes_read"), v2.len() as u64);
+    let added = num(&second, "bytes_added");
+    assert!(added <= 8 * MIB, "an insertion added {added} bytes (at most 2 max-size chunks expected)");
+    assert!(added < v2.len() as u64 / 4, "an insertion added {added} of {} bytes", v2.len());
+    assert!(env.data_bytes() - before < 8 * MIB + 64 * 1024, "data/ grew by {}", env.data_bytes() - before);
+
+    let r1 = restored(&env.restore(&id(&first), "r1"), &path);
+    let r2 = restored(&env.restore(&id(&second), "r2"), &path);
+    assert!(fs::read(&r1).unwrap() == v1, "first snapshot restores the original");
+    assert!(fs::read(&r2).unwrap() == v2, "second snapshot restores the edited file");
+    assert!(env.snap(["dump", &id(&first), path.to_str().unwrap()]).ok().raw_stdout == v1);
+}
+
+#[test]
+fn identical_content_is_stored_once() {
+    let env = Env::with_repo();
+    let data = pseudo_random(5_000_000, 7);
+    // Two names in one directory tree.
+    let one = env.path().join("one");
+    write(&one.join("a/x.bin"), &data);
+    write(&one.join("b/y.bin"), &data);
+    let v = backup_json(&env, [&one]);
+    let added = num(&v, "bytes_added");
+    assert_eq!(num(&v, "bytes_read"), 10_000_000);
+    assert!(added >= 5_000_000 && added < 5_500_000, "two identical 5 MB files added {added} bytes");
+
+    // Two separate source paths in one snapshot, same content again: nothing new but trees.
+    let p = env.path().join("p");
+    let q = env.path().join("q");
+    write(&p.join("copy1"), &data);
+    write(&q.join("deeper/copy2"), &data);
+    let v2 = backup_json(&env, [&p, &q]);
+    assert_eq!(num(&v2, "files_new"), 2);
+    assert!(num(&v2, "bytes_added") < 64 * 1024, "already stored content added {} bytes", num(&v2, "bytes_added"));
+
+    // Within one snapshot, two new paths with the same new content.
+    let r = env.path().join("r");
+    let s = env.path().join("s");
+    let other = pseudo_random(5_000_000, 8);
+    write(&r.join("n1"), &other);
+    write(&s.join("n2"), &other);
+    let v3 = backup_json(&env, [&r, &s]);
+    let added3 = num(&v3, "bytes_added");
+    assert!(added3 >= 5_000_000 && added3 < 5_500_000, "two identical new files in two paths added {added3}");
+
+    let t = env.restore(&id(&v3), "restored3");
+    assert!(fs::read(restored(&t, &r.join("n1"))).unwrap() == other);
+    assert!(fs::read(restored(&t, &s.join("n2"))).unwrap() == other);
+    let t = env.restore(&id(&v), "restored1");
+    assert_same_tree(&one, &restored(&t, &one));
+}
+
+#[test]
+fn stream_with_small_edit_dedups() {
+    let env = Env::with_repo();
+    // A dump-like stream: many rows, some random payload.
+    let mut v1 = Vec::new();
+    let mut i = 0u64;
+    while v1.len() < 6 * MIB as usize {
+        v1.extend_from_slice(format!("INSERT INTO t VALUES ({i}, '").as_bytes());
+        v1.extend(pseudo_random(40, i).iter().map(|b| b'a' + b % 26));
+        v1.extend_from_slice(b"');\n");
+        i += 1;
+    }
+    let first = stream_backup(&env, "db.sql", &v1);
+    assert_eq!(num(&first, "bytes_total"), v1.len() as u64);
+
+    let mut v2 = v1.clone();
+    let mid = v2.len() / 2;
+    v2[mid..mid + 12].copy_from_slice(b"EDITED-BYTES");
+    v2.splice(mid + 1000..mid + 1000, b"-- an inserted comment line\n".iter().copied());
+    let second = stream_backup(&env, "db.sql", &v2);
+    assert_eq!(second["parent"], id(&first).as_str(), "same host and paths: the first is the parent");
+    assert_eq!(num(&second, "bytes_read"), v2.len() as u64, "streams are always read");
+    let added = num(&second, "bytes_added");
+    // Streams use 2-64 KiB chunks: a couple of chunks change, plus a root tree.
+    assert!(added < 256 * 1024, "a small edit to a {} byte stream added {added} bytes", v2.len());
+    assert!(added < v2.len() as u64 / 20);
+
+    assert!(env.snap(["dump", &id(&first), "/db.sql"]).ok().raw_stdout == v1);
+    assert!(env.snap(["dump", &id(&second), "/db.sql"]).ok().raw_stdout == v2);
+}
+
+#[test]
+fn compressible_data_is_compressed_and_random_is_not() {
+    let env = Env::with_repo();
+    let text: Vec<u8> = (0..200_000u64).flat_map(|i| format!("{i:08} the quick brown fox jumps over the lazy dog\n").into_bytes()).collect();
+    assert!(text.len() > 10_000_000);
+    let t = env.path().join("text");
+    write(&t.join("log.txt"), &text);
+    let before = env.data_bytes();
+    let v = backup_json(&env, [&t]);
+    let (added, stored) = (num(&v, "bytes_added"), num(&v, "bytes_stored"));
+    assert!(added >= text.len() as u64, "{v}");
+    assert!(stored < added / 3, "compressible data: stored {stored} of {added}");
+    let growth = env.data_bytes() - before;
+    assert!(growth >= stored && growth < stored + 256 * 1024, "data/ grew by {growth}, stored {stored}");
+
+    let r = env.path().join("rand");
+    let random = pseudo_random(8 * MIB as usize, 5);
+    write(&r.join("noise.bin"), &random);
+    let before = env.data_bytes();
+    let v = backup_json(&env, [&r]);
+    let (added, stored) = (num(&v, "bytes_added"), num(&v, "bytes_stored"));
+    assert!(added >= random.len() as u64, "{v}");
+    assert!(stored >= random.len() as u64, "random data cannot shrink: stored {stored}");
+    assert!(stored <= added + added / 50 + 64 * 1024, "random data: stored {stored} of {added}");
+    let growth = env.data_bytes() - before;
+    assert!(growth >= stored && growth < stored + 256 * 1024, "data/ grew by {growth}, stored {stored}");
+
+    let out = env.restore(&id(&v), "r");
+    assert!(fs::read(restored(&out, &r.join("noise.bin"))).unwrap() == random);
+    let text_id = env.snap(["snapshots", "--json", "--path", t.to_str().unwrap()]).ok().json()[0]["id"].as_str().unwrap().to_string();
+    assert!(env.snap(["dump", &text_id, t.join("log.txt").to_str().unwrap()]).ok().raw_stdout == text);
+}
