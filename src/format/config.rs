@@ -8,7 +8,7 @@ use super::codec::DecodeError;
 /// First bytes of `config`.
 pub const CONFIG_MAGIC: &[u8; 8] = b"SNAPREPO";
 /// The on-disk format version this code reads and writes.
-pub const REPO_VERSION: u32 = 1;
+pub const REPO_VERSION: u32 = 2;
 
 /// FastCDC sizes for one kind of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,8 +117,10 @@ mod tests {
     #[test]
     fn newer_version_refused() {
         let mut j = join_config(b"x");
-        j[8] = 2;
-        assert!(matches!(split_config(&j), Err(DecodeError::UnknownVersion { found: 2, .. })));
+        j[8] = 3;
+        assert!(matches!(split_config(&j), Err(DecodeError::UnknownVersion { found: 3, .. })));
+        j[8] = 1;
+        assert!(matches!(split_config(&j), Err(DecodeError::UnknownVersion { found: 1, supported: 2, .. })));
         assert!(matches!(split_config(b"hello world, not snap"), Err(DecodeError::Invalid(_))));
     }
 }

@@ -19,6 +19,8 @@ pub enum BlobKind {
     Tree = 1,
     /// Part of a large file's ordered chunk-id list.
     List = 2,
+    /// A zstd dictionary that data blobs may be compressed with (see [`Compression::ZstdDict`]).
+    Dict = 3,
 }
 
 impl BlobKind {
@@ -36,6 +38,7 @@ impl TryFrom<u8> for BlobKind {
             0 => Ok(Self::Data),
             1 => Ok(Self::Tree),
             2 => Ok(Self::List),
+            3 => Ok(Self::Dict),
             tag => Err(DecodeError::UnknownTag { what: "blob kind", tag }),
         }
     }
@@ -48,6 +51,8 @@ pub enum Compression {
     None = 0,
     /// A single zstd frame.
     Zstd = 1,
+    /// The id of a [`BlobKind::Dict`] blob, then a zstd frame made with that dictionary.
+    ZstdDict = 2,
 }
 
 impl TryFrom<u8> for Compression {
@@ -56,6 +61,7 @@ impl TryFrom<u8> for Compression {
         match v {
             0 => Ok(Self::None),
             1 => Ok(Self::Zstd),
+            2 => Ok(Self::ZstdDict),
             tag => Err(DecodeError::UnknownTag { what: "compression", tag }),
         }
     }

@@ -13,6 +13,8 @@ use crate::format::{BlobId, IndexId, PackId, ID_LEN};
 const CF_BLOBS: &str = "blobs";
 const CF_INDEX_FILES: &str = "index_files";
 const CF_TREES: &str = "trees";
+/// Ids of dict blobs (a handful), so a backup can list them without scanning every blob.
+const CF_DICTS: &str = "dicts";
 const LOC_LEN: usize = ID_LEN + 1 + 1 + 4 + 4 + 4;
 
 /// Where one blob is stored.
@@ -119,6 +121,7 @@ impl LocalIndex {
             ColumnFamilyDescriptor::new(CF_BLOBS, blobs),
             ColumnFamilyDescriptor::new(CF_INDEX_FILES, Options::default()),
             ColumnFamilyDescriptor::new(CF_TREES, trees),
+            ColumnFamilyDescriptor::new(CF_DICTS, Options::default()),
         ];
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| Error::Index { path: path.to_path_buf(), source: e })?;
         Ok(Self { db: Some(db), path: path.to_path_buf(), private })
@@ -183,10 +186,14 @@ impl LocalIndex {
     pub fn ingest(&self, id: &IndexId, file: &IndexFile) -> Result<()> {
         let blobs = self.cf(CF_BLOBS)?;
         let files = self.cf(CF_INDEX_FILES)?;
+        let dicts = self.cf(CF_DICTS)?;
         let mut batch = WriteBatch::default();
         for p in &file.packs {
             for e in &p.entries {
                 batch.put_cf(blobs, e.id.0, BlobLocation::new(p.id, e).encode());
+                if e.kind == BlobKind::Dict {
+                    batch.put_cf(dicts, e.id.0, []);
+                }
             }
         }
         batch.put_cf(files, id.0, []);
@@ -198,11 +205,25 @@ impl LocalIndex {
     /// # Errors
     /// RocksDB write errors.
     pub fn clear_locations(&self) -> Result<()> {
-        for name in [CF_BLOBS, CF_INDEX_FILES] {
+        for name in [CF_BLOBS, CF_INDEX_FILES, CF_DICTS] {
             let cf = self.cf(name)?;
             self.db()?.delete_range_cf(cf, &[0u8; 0][..], &[0xffu8; ID_LEN + 1][..]).map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// Ids of every dict blob an ingested index file names.
+    ///
+    /// # Errors
+    /// RocksDB read errors.
+    pub fn dicts(&self) -> Result<Vec<BlobId>> {
+        let cf = self.cf(CF_DICTS)?;
+        let mut out = Vec::new();
+        for item in self.db()?.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (k, _) = item.map_err(|e| self.err(e))?;
+            out.extend(BlobId::from_slice(&k));
+        }
+        Ok(out)
     }
 
     /// A decoded tree's plaintext, if cached.

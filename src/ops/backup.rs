@@ -10,12 +10,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use parking_lot::Mutex;
 
+use super::dictionary;
 use super::node::{kind_of, node_from_metadata, read_xattrs, unchanged, Names};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
@@ -23,6 +25,7 @@ use crate::format::pack::BlobKind;
 use crate::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use crate::format::tree::{encode_list, split_list, valid_name, Content, Node, NodeKind, Tree, INLINE_CHUNKS_MAX};
 use crate::format::{BlobId, SnapshotId};
+use crate::repo::blob::Dict;
 use crate::repo::saver::BlobSaver;
 use crate::repo::Repository;
 
@@ -120,7 +123,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
     let tree_result = std::thread::scope(|s| {
         let (ev_tx, ev_rx) = bounded::<Event>(4096);
         let (job_tx, job_rx) = bounded::<FileJob>(threads * 4);
-        let (store_tx, store_rx) = bounded::<(BlobId, Vec<u8>)>(threads * 2);
+        let (store_tx, store_rx) = bounded::<StoreJob>(threads * 2);
         for _ in 0..threads {
             let rx = store_rx.clone();
             let ctx = &ctx;
@@ -289,19 +292,22 @@ enum JobSource {
     Stream(StreamSpec),
 }
 
+/// A claimed chunk on its way to the store pool, with the dictionary to compress it with.
+type StoreJob = (BlobId, Vec<u8>, Option<Arc<Dict>>);
+
 /// Stores claimed chunks: compression and sealing happen here, on all cores.
-fn store_worker(ctx: &Ctx<'_>, rx: &Receiver<(BlobId, Vec<u8>)>) {
-    for (id, data) in rx {
+fn store_worker(ctx: &Ctx<'_>, rx: &Receiver<StoreJob>) {
+    for (id, data, dict) in rx {
         if ctx.failed.load(Ordering::Relaxed) {
             continue;
         }
-        if let Err(e) = ctx.saver.store(BlobKind::Data, &id, &data) {
+        if let Err(e) = ctx.saver.store(BlobKind::Data, &id, &data, dict.as_deref()) {
             ctx.fail(e);
         }
     }
 }
 
-fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<(BlobId, Vec<u8>)>) {
+fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<StoreJob>) {
     for job in rx {
         let result = if ctx.stopped() {
             None
@@ -316,10 +322,16 @@ fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<(BlobId, Ve
     }
 }
 
-/// Chunks one reader: ids in order, new chunks claimed and sent to the store pool.
-fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sender<(BlobId, Vec<u8>)>) -> std::io::Result<(Vec<BlobId>, u64)> {
+/// Chunks one reader: ids in order, new chunks claimed and sent to the store pool. With
+/// `dictionary`, the first new chunks wait until a dictionary is chosen from them
+/// ([`dictionary::choose`]), and every new chunk is compressed with it.
+fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sender<StoreJob>, dictionary: bool) -> std::io::Result<(Vec<BlobId>, u64)> {
     let mut ids = Vec::new();
     let mut stream = chunker.stream(reader);
+    // New chunks held back while the dictionary is not chosen yet.
+    let mut held: Option<(Vec<(BlobId, Vec<u8>)>, usize)> = (dictionary && !ctx.dry_run).then(|| (Vec::new(), 0));
+    let mut dict: Option<Arc<Dict>> = None;
+    let send = |id: BlobId, data: Vec<u8>, dict: &Option<Arc<Dict>>| store.send((id, data, dict.clone())).map_err(|_| std::io::Error::other("store pool stopped"));
     while let Some(chunk) = stream.next_chunk()? {
         if ctx.stopped() {
             return Err(std::io::Error::other("stopped"));
@@ -328,21 +340,46 @@ fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sen
         ids.push(id);
         ctx.progress.bytes_read.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         let claimed = ctx.saver.claim(&id).map_err(std::io::Error::other)?;
-        if claimed {
-            if ctx.dry_run {
-                ctx.counts.dry_blobs.fetch_add(1, Ordering::Relaxed);
-                ctx.counts.dry_bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            } else if store.send((id, chunk.to_vec())).is_err() {
-                return Err(std::io::Error::other("store pool stopped"));
+        if !claimed {
+            continue;
+        }
+        if ctx.dry_run {
+            ctx.counts.dry_blobs.fetch_add(1, Ordering::Relaxed);
+            ctx.counts.dry_bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            continue;
+        }
+        match &mut held {
+            Some((chunks, bytes)) => {
+                *bytes += chunk.len();
+                chunks.push((id, chunk.to_vec()));
+                if *bytes >= dictionary::SAMPLE_BYTES {
+                    let (chunks, _) = held.take().unwrap_or_default();
+                    dict = pick_dictionary(ctx, &chunks)?;
+                    for (id, data) in chunks {
+                        send(id, data, &dict)?;
+                    }
+                }
             }
+            None => send(id, chunk.to_vec(), &dict)?,
+        }
+    }
+    if let Some((chunks, _)) = held.take() {
+        dict = pick_dictionary(ctx, &chunks)?;
+        for (id, data) in chunks {
+            send(id, data, &dict)?;
         }
     }
     let n = stream.bytes_read();
     Ok((ids, n))
 }
 
+fn pick_dictionary(ctx: &Ctx<'_>, chunks: &[(BlobId, Vec<u8>)]) -> std::io::Result<Option<Arc<Dict>>> {
+    let samples: Vec<&[u8]> = chunks.iter().map(|(_, d)| d.as_slice()).collect();
+    dictionary::choose(ctx.repo, ctx.saver, &samples).map_err(std::io::Error::other)
+}
+
 /// Reads a regular file; re-reads once if it changed while being read.
-fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<(BlobId, Vec<u8>)>) -> Option<Node> {
+fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<StoreJob>) -> Option<Node> {
     for attempt in 0..2 {
         let file = match std::fs::File::open(path) {
             Ok(f) => f,
@@ -351,7 +388,7 @@ fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<(BlobId,
                 return None;
             }
         };
-        let (ids, n) = match chunk_reader(ctx, &ctx.file_chunker, &file, store) {
+        let (ids, n) = match chunk_reader(ctx, &ctx.file_chunker, &file, store, false) {
             Ok(r) => r,
             Err(e) => {
                 if !ctx.stopped() {
@@ -393,9 +430,9 @@ fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<(BlobId,
 }
 
 /// Reads stdin or a command's output; any failure aborts the whole backup.
-fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, mut node: Node, store: &Sender<(BlobId, Vec<u8>)>) -> Option<Node> {
+fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, mut node: Node, store: &Sender<StoreJob>) -> Option<Node> {
     let result = match &spec.source {
-        StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store)
+        StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, true)
             .map_err(|e| Error::CommandFailed(format!("reading standard input for /{}: {e}", spec.name))),
         StreamSource::Command(argv) => run_command(ctx, argv, store),
     };
@@ -423,7 +460,7 @@ fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, mut node: Node, store: &Sender<
     }
 }
 
-fn run_command(ctx: &Ctx<'_>, argv: &[OsString], store: &Sender<(BlobId, Vec<u8>)>) -> Result<(Vec<BlobId>, u64)> {
+fn run_command(ctx: &Ctx<'_>, argv: &[OsString], store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
     let shown = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let (prog, args) = argv.split_first().ok_or_else(|| Error::Invalid("--stdin-from-command needs a command after --".into()))?;
     let mut child = Command::new(prog)
@@ -434,7 +471,7 @@ fn run_command(ctx: &Ctx<'_>, argv: &[OsString], store: &Sender<(BlobId, Vec<u8>
         .spawn()
         .map_err(|e| Error::CommandFailed(format!("cannot run `{shown}`: {e}")))?;
     let out = child.stdout.take().ok_or_else(|| Error::CommandFailed(format!("`{shown}`: no stdout")))?;
-    let read = chunk_reader(ctx, &ctx.stream_chunker, out, store);
+    let read = chunk_reader(ctx, &ctx.stream_chunker, out, store, true);
     if read.is_err() {
         let _ = child.kill();
     }

@@ -15,7 +15,6 @@ use crate::backend::FileType;
 use crate::error::{Error, Result};
 use crate::format::pack::{BlobKind, PackEntry};
 use crate::format::{BlobId, IndexId, PackId, SnapshotId};
-use crate::repo::blob::open_blob;
 use crate::repo::pack::pack_size;
 use crate::repo::Repository;
 
@@ -238,7 +237,9 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
         walk(repo, &s.tree, "/", true, &mut seen, &mut st)?;
     }
     let Structure { used, damaged: mut damaged_all, .. } = st;
-    let unused = blobs.keys().filter(|b| !used.contains(*b)).count();
+    // Dictionaries are used by data blobs, not trees, and prune keeps them.
+    let dicts: HashSet<BlobId> = repo.dictionaries()?.into_iter().collect();
+    let unused = blobs.keys().filter(|b| !used.contains(*b) && !dicts.contains(*b)).count();
     if unused > 0 {
         report.warnings.push(format!("{unused} indexed blob(s) are not referenced by any snapshot (`snap prune` removes them)"));
     }
@@ -271,7 +272,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
                     for e in indexed {
                         let sealed = bytes.get(e.offset as usize..e.offset as usize + e.length as usize);
                         let r = match sealed {
-                            Some(s) => open_blob(&repo.keys, e.kind, &e.id, e.compression, e.raw_length, s).map(|_| ()),
+                            Some(s) => repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, s).map(|_| ()),
                             None => Err(Error::corrupt("blob", e.id, "outside its pack")),
                         };
                         if let Err(err) = r {

@@ -9,9 +9,8 @@ use super::walk::referenced;
 use crate::backend::FileType;
 use crate::crypto::aad;
 use crate::error::{Error, Result};
-use crate::format::pack::{IndexFile, IndexPack, PackEntry};
+use crate::format::pack::{BlobKind, IndexFile, IndexPack, PackEntry};
 use crate::format::{BlobId, IndexId, PackId};
-use crate::repo::blob::open_blob;
 use crate::repo::pack::pack_size;
 use crate::repo::saver::BlobSaver;
 use crate::repo::Repository;
@@ -75,7 +74,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let mut report = PruneReport { dry_run: opts.dry_run, ..PruneReport::default() };
     let snaps = repo.snapshots()?;
     let roots: Vec<BlobId> = snaps.iter().map(|(_, s)| s.tree).collect();
-    let used = referenced(repo, &roots).map_err(|e| Error::Invalid(format!("prune refused, nothing was deleted: a snapshot cannot be read: {e}")))?;
+    let mut used = referenced(repo, &roots).map_err(|e| Error::Invalid(format!("prune refused, nothing was deleted: a snapshot cannot be read: {e}")))?;
 
     // Every pack the index files name, with what of it is still needed. A blob stored twice is
     // kept in the first pack that has it.
@@ -88,6 +87,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
                 continue;
             }
             for e in &p.entries {
+                // Dictionaries are kept whatever refers to them: data blobs that stay may need
+                // them, and finding out would mean reading every data blob. They are few and small.
+                if e.kind == BlobKind::Dict {
+                    used.insert(e.id);
+                }
                 if used.contains(&e.id) {
                     owner.entry(e.id).or_insert(p.id);
                 }
@@ -155,9 +159,10 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
                 continue;
             }
             let sealed = bytes.get(e.offset as usize..e.offset as usize + e.length as usize).ok_or_else(|| Error::corrupt("blob", e.id, "outside its pack"))?;
-            let plain = open_blob(&repo.keys, e.kind, &e.id, e.compression, e.raw_length, sealed)
+            // Verified, then copied as sealed: the blob's AAD binds its kind and id, not its place.
+            repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, sealed)
                 .map_err(|err| Error::Invalid(format!("prune stopped before deleting anything: {err}")))?;
-            saver.store(e.kind, &e.id, &plain)?;
+            saver.store_sealed(e.kind, &e.id, e.compression, e.raw_length, sealed)?;
             report.blobs_repacked += 1;
         }
     }

@@ -6,9 +6,11 @@ pub mod lock;
 pub mod pack;
 pub mod saver;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use crate::backend::{is_not_found, Backend, FileType, LAYOUT_DIRS};
@@ -16,7 +18,7 @@ use crate::crypto::{aad, KdfParams, KeyFile, MasterKeys};
 use crate::error::{Error, Result};
 use crate::format::config::{join_config, split_config, RepoConfig};
 use crate::format::id::storage_hash;
-use crate::format::pack::{BlobKind, IndexFile};
+use crate::format::pack::{BlobKind, Compression, IndexFile};
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{decode_list, Content, Node, Tree};
 use crate::format::{BlobId, DecodeError, IndexId, KeyId, SnapshotId};
@@ -29,6 +31,8 @@ pub struct Repository {
     pub config: RepoConfig,
     index: LocalIndex,
     cache_dir: PathBuf,
+    /// zstd dictionaries read so far, by dict blob id.
+    dicts: Mutex<HashMap<BlobId, Arc<blob::Dict>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -107,7 +111,7 @@ impl Repository {
     fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
         let index = LocalIndex::open_or_private(&cache_dir)?;
-        Ok(Self { backend, keys, config, index, cache_dir })
+        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()) })
     }
 
     /// Takes a repository lock, held until the guard is dropped.
@@ -228,7 +232,45 @@ impl Repository {
         let loc = self.locate(id)?;
         let path = FileType::Pack.path(&loc.pack.to_hex());
         let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
-        blob::open_blob(&self.keys, loc.kind, id, loc.compression, loc.raw_length, &sealed)
+        self.open_blob(loc.kind, id, loc.compression, loc.raw_length, &sealed)
+    }
+
+    /// Opens a sealed blob read from a pack (see [`blob::open_blob`]), fetching the dictionary it
+    /// was compressed with if it names one.
+    ///
+    /// # Errors
+    /// Authentication, size or id mismatch; a dictionary that cannot be read.
+    pub fn open_blob(&self, kind: BlobKind, id: &BlobId, comp: Compression, raw_len: u32, sealed: &[u8]) -> Result<Vec<u8>> {
+        blob::open_blob(&self.keys, kind, id, comp, raw_len, sealed, &|d| self.dict(d))
+    }
+
+    /// The zstd dictionary stored as dict blob `id`, read once per process.
+    ///
+    /// # Errors
+    /// The blob is missing, damaged, or not a dictionary.
+    pub fn dict(&self, id: &BlobId) -> Result<Arc<blob::Dict>> {
+        if let Some(d) = self.dicts.lock().get(id) {
+            return Ok(Arc::clone(d));
+        }
+        let loc = self.locate(id)?;
+        // A dictionary is itself stored plain or plain zstd, never with a dictionary.
+        if loc.kind != BlobKind::Dict || loc.compression == Compression::ZstdDict {
+            return Err(Error::corrupt("dictionary", id, "the index does not list it as a dictionary blob"));
+        }
+        let path = FileType::Pack.path(&loc.pack.to_hex());
+        let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
+        let bytes = blob::open_blob(&self.keys, loc.kind, id, loc.compression, loc.raw_length, &sealed, &|d| Err(Error::corrupt("dictionary", d, "nested dictionary")))?;
+        let d = Arc::new(blob::Dict { id: *id, bytes });
+        self.dicts.lock().insert(*id, Arc::clone(&d));
+        Ok(d)
+    }
+
+    /// The ids of every dictionary the index names.
+    ///
+    /// # Errors
+    /// Local index errors.
+    pub fn dictionaries(&self) -> Result<Vec<BlobId>> {
+        self.index.dicts()
     }
 
     /// Loads and decodes a tree, from the cache when possible.

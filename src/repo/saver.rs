@@ -10,14 +10,14 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Sender};
 use parking_lot::Mutex;
 
-use super::blob::seal_blob;
+use super::blob::{seal_blob, Dict};
 use super::Repository;
 use crate::backend::{Backend, FileType};
 use crate::crypto::{aad, MasterKeys};
 use crate::error::{Error, Result};
 use crate::format::id::storage_hash;
-use crate::format::pack::{encode_pack_header, BlobKind, IndexFile, IndexPack, PackEntry};
-use crate::format::{BlobId, IndexId, PackId};
+use crate::format::pack::{encode_pack_header, BlobKind, Compression, IndexFile, IndexPack, PackEntry};
+use crate::format::{BlobId, IndexId, PackId, ID_LEN};
 
 /// An index file is written after this many packs, so an interrupted backup loses little.
 const PACKS_PER_INDEX: usize = 64;
@@ -141,23 +141,33 @@ impl<'r> BlobSaver<'r> {
     pub fn save(&self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
         let id = self.repo.keys.blob_id(plain);
         if self.claim(&id)? {
-            self.store(kind, &id, plain)?;
+            self.store(kind, &id, plain, None)?;
         }
         Ok(id)
     }
 
-    /// Compresses, seals and packs a blob that was [claimed](BlobSaver::claim).
+    /// Compresses (with `dict` if given and `kind` is data), seals and packs a blob that was
+    /// [claimed](BlobSaver::claim).
     ///
     /// # Errors
     /// A failed upload earlier in the session, or sealing errors.
-    pub fn store(&self, kind: BlobKind, id: &BlobId, plain: &[u8]) -> Result<()> {
+    pub fn store(&self, kind: BlobKind, id: &BlobId, plain: &[u8], dict: Option<&Dict>) -> Result<()> {
         self.check_failed()?;
-        let mut sealed = Vec::with_capacity(plain.len() + crate::crypto::OVERHEAD);
-        let compression = seal_blob(&self.repo.keys, kind, id, plain, self.repo.config.compression_level, &mut sealed)?;
-        let length = u32::try_from(sealed.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        let mut sealed = Vec::with_capacity(plain.len() + crate::crypto::OVERHEAD + ID_LEN);
+        let compression = seal_blob(&self.repo.keys, kind, id, plain, self.repo.config.compression_level, dict, &mut sealed)?;
         let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
+        self.store_sealed(kind, id, compression, raw_length, &sealed)
+    }
+
+    /// Packs a blob that is already sealed (prune copies verified blobs this way).
+    ///
+    /// # Errors
+    /// A failed upload earlier in the session; a blob too large for a pack.
+    pub fn store_sealed(&self, kind: BlobKind, id: &BlobId, compression: Compression, raw_length: u32, sealed: &[u8]) -> Result<()> {
+        self.check_failed()?;
+        let length = u32::try_from(sealed.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
         self.bytes_stored.fetch_add(sealed.len() as u64, Ordering::Relaxed);
         let packer = if kind.is_metadata() { &self.meta } else { &self.data };
         let full = {
@@ -166,7 +176,7 @@ impl<'r> BlobSaver<'r> {
             if p.buf.capacity() == 0 {
                 p.buf.reserve(self.pack_size + self.pack_size / 8);
             }
-            p.buf.extend_from_slice(&sealed);
+            p.buf.extend_from_slice(sealed);
             p.entries.push(PackEntry { kind, compression, id: *id, offset, length, raw_length });
             if p.buf.len() >= self.pack_size { Some(std::mem::take(&mut *p)) } else { None }
         };
@@ -175,6 +185,34 @@ impl<'r> BlobSaver<'r> {
             self.flush_index(false)?;
         }
         Ok(())
+    }
+
+    /// Stores `plain` in a pack and an index file of its own before returning, so anything
+    /// stored after it may depend on it: a dictionary must be in the repository before any blob
+    /// compressed with it can be named by an index.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn save_durable(&self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
+        let id = self.repo.keys.blob_id(plain);
+        if !self.claim(&id)? {
+            return Ok(id);
+        }
+        let mut buf = Vec::with_capacity(plain.len() + crate::crypto::OVERHEAD);
+        let compression = seal_blob(&self.repo.keys, kind, &id, plain, self.repo.config.compression_level, None, &mut buf)?;
+        let length = u32::try_from(buf.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
+        self.bytes_stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        let entries = vec![PackEntry { kind, compression, id, offset: 0, length, raw_length }];
+        let pack = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
+        self.shared.packs.fetch_add(1, Ordering::Relaxed);
+        let file = IndexFile { supersedes: Vec::new(), packs: vec![pack] };
+        let index_id = IndexId(self.repo.save_sealed(FileType::Index, aad::INDEX, &file.encode())?);
+        self.repo.index().ingest(&index_id, &file)?;
+        self.index_files.lock().push(index_id);
+        Ok(id)
     }
 
     fn upload(&self, p: Packer) -> Result<()> {

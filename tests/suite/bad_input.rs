@@ -438,7 +438,7 @@ fn unknown_repository_version_is_refused_without_a_password() {
     let before = listing(&env.repo());
     let loc = s(&env.repo());
     let target = env.path().join("version-target");
-    let words = ["version 99", "this snap reads version 1", loc.as_str()];
+    let words = ["version 99", "this snap reads version 2", loc.as_str()];
     let runs: Vec<Vec<String>> = vec![
         vec!["snapshots".into()],
         vec!["ls".into(), st.id.clone()],
@@ -459,7 +459,7 @@ fn unknown_repository_version_is_refused_without_a_password() {
     assert!(!target.exists());
     assert_unchanged(&env.repo(), &before, "a refused command");
     // Nothing was lost: once the version is back, everything reads.
-    set_config_version(&env.repo(), 1);
+    set_config_version(&env.repo(), 2);
     st.assert_intact();
 }
 

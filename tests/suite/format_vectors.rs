@@ -9,6 +9,7 @@
 //! byte string and every name derived from one; the plaintexts stay the same.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -24,6 +25,7 @@ use snap::format::pack::{decode_pack_header, encode_pack_header, BlobKind, Compr
 use snap::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use snap::format::tree::{decode_list, encode_list, split_list, Content, Node, NodeKind, Timestamp, Tree, INLINE_CHUNKS_MAX};
 use snap::format::{BlobId, IndexId, PackId, SnapshotId};
+use snap::repo::blob::{open_blob, seal_blob, Dict};
 
 // ---------------------------------------------------------------------------------------------
 // Fixed inputs
@@ -573,7 +575,8 @@ struct BlobVector {
     /// "snap/blob" || kind || id.
     aad_hex: String,
     compression: u8,
-    /// What was sealed: the plaintext (compression 0) or a zstd frame of it (compression 1).
+    /// What was sealed: the plaintext (compression 0), a zstd frame of it (compression 1), or a
+    /// dict blob's id and a zstd frame made with that dictionary (compression 2).
     encoded_hex: String,
     sealed_hex: String,
     /// Sealed length (the index entry's `length`).
@@ -594,6 +597,7 @@ fn kind_name(k: BlobKind) -> &'static str {
         BlobKind::Data => "data",
         BlobKind::Tree => "tree",
         BlobKind::List => "list",
+        BlobKind::Dict => "dict",
     }
 }
 
@@ -608,13 +612,17 @@ fn maybe_compress(plain: &[u8], level: i32) -> Option<Vec<u8>> {
 }
 
 fn make_blob(keys: &MasterKeys, kind: BlobKind, plain: &[u8]) -> BlobVector {
+    make_blob_with(keys, kind, plain, None)
+}
+
+/// A blob sealed by snap's own `seal_blob`, with `dict` for compression 2.
+fn make_blob_with(keys: &MasterKeys, kind: BlobKind, plain: &[u8], dict: Option<&Dict>) -> BlobVector {
     let id = keys.blob_id(plain);
-    let (encoded, compression) = match maybe_compress(plain, 3) {
-        Some(z) => (z, Compression::Zstd),
-        None => (plain.to_vec(), Compression::None),
-    };
+    let mut sealed_by_snap = Vec::new();
+    let compression = seal_blob(keys, kind, &id, plain, 3, dict, &mut sealed_by_snap).expect("sealing a blob");
     let a = blob_aad(kind, &id);
-    let sealed = keys.seal(&a, &encoded).expect("sealing a blob");
+    let encoded = keys.open(&a, &sealed_by_snap).expect("opening what was just sealed");
+    let sealed = sealed_by_snap;
     BlobVector {
         kind: kind as u8,
         kind_name: kind_name(kind).into(),
@@ -631,8 +639,8 @@ fn make_blob(keys: &MasterKeys, kind: BlobKind, plain: &[u8]) -> BlobVector {
 }
 
 /// Opens, decompresses and verifies one blob both through snap and from the primitives; returns
-/// the plaintext.
-fn check_blob(keys: &MasterKeys, b: &BlobVector) -> Vec<u8> {
+/// the plaintext. `dicts` gives the plaintext of a dict blob by id (compression 2).
+fn check_blob(keys: &MasterKeys, b: &BlobVector, dicts: &HashMap<BlobId, Vec<u8>>) -> Vec<u8> {
     let kind = BlobKind::try_from(b.kind).expect("known blob kind");
     assert_eq!(kind_name(kind), b.kind_name);
     let id = blob_id(&b.id);
@@ -647,11 +655,12 @@ fn check_blob(keys: &MasterKeys, b: &BlobVector) -> Vec<u8> {
     assert_eq!(raw_open(&ENCRYPTION_KEY, &expect_aad, &sealed), encoded);
     assert_eq!(hex::encode(&encoded), b.encoded_hex);
     assert_eq!(sealed.len(), encoded.len() + OVERHEAD);
-    let plain = match Compression::try_from(b.compression).expect("known compression") {
-        Compression::None => encoded,
-        Compression::Zstd => zstd::bulk::decompress(&encoded, b.raw_length as usize).expect("zstd frame decodes"),
-    };
+    let comp = Compression::try_from(b.compression).expect("known compression");
+    let plain = raw_decompress(&encoded, comp, b.raw_length, dicts);
     assert_eq!(plain.len(), b.raw_length as usize);
+    // snap's reader agrees.
+    let give = |d: &BlobId| dicts.get(d).map(|bytes| Arc::new(Dict { id: *d, bytes: bytes.clone() })).ok_or_else(|| snap::Error::MissingBlob(d.to_hex()));
+    assert_eq!(open_blob(keys, kind, &id, comp, b.raw_length, &sealed, &give).expect("snap opens the blob"), plain);
     assert_eq!(hex::encode(&plain), b.plaintext_hex);
     if let Some(t) = &b.plaintext_text {
         assert_eq!(t.as_bytes(), &plain[..]);
@@ -663,6 +672,19 @@ fn check_blob(keys: &MasterKeys, b: &BlobVector) -> Vec<u8> {
     let other = if kind == BlobKind::Data { BlobKind::Tree } else { BlobKind::Data };
     assert!(keys.open(&blob_aad(other, &id), &sealed).is_err());
     plain
+}
+
+/// Decompression from the bare zstd library, as the spec describes it (section 7).
+fn raw_decompress(encoded: &[u8], comp: Compression, raw_length: u32, dicts: &HashMap<BlobId, Vec<u8>>) -> Vec<u8> {
+    match comp {
+        Compression::None => encoded.to_vec(),
+        Compression::Zstd => zstd::bulk::decompress(encoded, raw_length as usize).expect("zstd frame decodes"),
+        Compression::ZstdDict => {
+            let (dict_id, frame) = encoded.split_at(32);
+            let dict = dicts.get(&BlobId(dict_id.try_into().expect("32 bytes"))).expect("the dictionary the blob names");
+            zstd::bulk::Decompressor::with_dictionary(dict).expect("dictionary loads").decompress(frame, raw_length as usize).expect("zstd frame decodes with its dictionary")
+        }
+    }
 }
 
 fn sql_text(lines: std::ops::Range<u32>) -> Vec<u8> {
@@ -682,7 +704,16 @@ fn gen_blobs() -> BlobVectors {
                 one zstd frame). Nonces are random; any correct sealing differs, any correct opening agrees."
             .into(),
         keys: KeysJson::fixed(),
-        blobs: vec![make_blob(&keys, BlobKind::Data, b"hello, snap\n"), make_blob(&keys, BlobKind::Data, &sql_text(0..12))],
+        blobs: {
+            let dict_bytes = sql_text(100..400);
+            let dict = Dict { id: keys.blob_id(&dict_bytes), bytes: dict_bytes.clone() };
+            vec![
+                make_blob(&keys, BlobKind::Data, b"hello, snap\n"),
+                make_blob(&keys, BlobKind::Data, &sql_text(0..12)),
+                make_blob(&keys, BlobKind::Dict, &dict_bytes),
+                make_blob_with(&keys, BlobKind::Data, &sql_text(1000..1012), Some(&dict)),
+            ]
+        },
     }
 }
 
@@ -691,17 +722,30 @@ fn blob_vectors() {
     let v: BlobVectors = load("blob.json");
     v.keys.check_fixed();
     let keys = v.keys.keys();
-    assert_eq!(v.blobs.len(), 2);
+    assert_eq!(v.blobs.len(), 4);
     let hello = &v.blobs[0];
     assert_eq!(hello.plaintext_text.as_deref(), Some("hello, snap\n"));
     assert_eq!(hello.compression, 0);
     assert_eq!(hello.kind, 0);
     assert_eq!(v.blobs[1].compression, 1);
+    assert_eq!((v.blobs[2].kind, v.blobs[3].kind, v.blobs[3].compression), (3, 0, 2));
+    assert_eq!(unhex(&v.blobs[3].encoded_hex)[..32], unhex(&v.blobs[2].id), "compression 2 names its dictionary first");
+    let mut dicts = HashMap::new();
     for b in &v.blobs {
-        let plain = check_blob(&keys, b);
+        let plain = check_blob(&keys, b, &dicts);
+        if b.kind == BlobKind::Dict as u8 {
+            dicts.insert(blob_id(&b.id), plain.clone());
+        }
         // The writer's rule chose this compression.
-        assert_eq!(u8::from(maybe_compress(&plain, 3).is_some()), b.compression, "compression choice for {}", b.id);
+        if b.compression != 2 {
+            assert_eq!(u8::from(maybe_compress(&plain, 3).is_some()), b.compression, "compression choice for {}", b.id);
+        }
     }
+    // Without its dictionary, the last blob cannot be read.
+    let no_dicts = |d: &BlobId| Err(snap::Error::MissingBlob(d.to_hex()));
+    let b = &v.blobs[3];
+    let e = open_blob(&keys, BlobKind::Data, &blob_id(&b.id), Compression::ZstdDict, b.raw_length, &unhex(&b.sealed_hex), &no_dicts).unwrap_err();
+    assert!(matches!(e, snap::Error::MissingBlob(_)), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -897,7 +941,7 @@ fn pack_vector() {
         assert_eq!(e.id.to_hex(), b.id);
         let range = e.offset as usize..(e.offset + e.length) as usize;
         assert_eq!(hex::encode(&pack[range]), b.sealed_hex, "blob {} lies at its offset", b.id);
-        check_blob(&keys, b);
+        check_blob(&keys, b, &HashMap::new());
     }
     assert!(entries.iter().all(|e| !e.kind.is_metadata()), "a data pack holds only data blobs");
 
@@ -967,7 +1011,7 @@ fn gen_index(pack: &PackVector) -> IndexVector {
     bad_version[0] = 2;
     let mut bad_kind = plain.clone();
     // First entry's kind byte: version, count, 1 id, count, pack id, entry count.
-    bad_kind[1 + 4 + 32 + 4 + 32 + 4] = 3;
+    bad_kind[1 + 4 + 32 + 4 + 32 + 4] = 4;
     IndexVector {
         about: "An index file (spec section 9) naming the pack of pack.json and superseding one older index \
                 file (the BLAKE3 of \"an older index file\", a stand-in). Sealed as a whole with AAD \
@@ -984,7 +1028,7 @@ fn gen_index(pack: &PackVector) -> IndexVector {
         name,
         refused: vec![
             Refused { about: "unknown index version 2".into(), hex: hex::encode(bad_version), error: "UnknownVersion".into() },
-            Refused { about: "blob kind 3".into(), hex: hex::encode(bad_kind), error: "UnknownTag".into() },
+            Refused { about: "blob kind 4".into(), hex: hex::encode(bad_kind), error: "UnknownTag".into() },
             Refused { about: "one trailing byte".into(), hex: hex::encode([plain.as_slice(), &[0]].concat()), error: "Trailing".into() },
             Refused { about: "last byte missing".into(), hex: hex::encode(&plain[..plain.len() - 1]), error: "Invalid".into() },
         ],
@@ -1566,8 +1610,8 @@ fn gen_config() -> ConfigVector {
     let json = serde_json::to_string(&cfg).expect("config JSON");
     let sealed = keys.seal(aad::CONFIG, json.as_bytes()).expect("sealing config");
     let stored = join_config(&sealed);
-    let mut v2 = stored.clone();
-    v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let mut v3 = stored.clone();
+    v3[8..12].copy_from_slice(&3u32.to_le_bytes());
     let mut foreign = stored.clone();
     foreign[..8].copy_from_slice(b"RESTIC00");
     ConfigVector {
@@ -1586,10 +1630,10 @@ fn gen_config() -> ConfigVector {
         stored_hex: hex::encode(&stored),
         refused: vec![
             RefusedConfig {
-                about: "format version 2".into(),
-                hex: hex::encode(&v2),
+                about: "format version 3".into(),
+                hex: hex::encode(&v3),
                 error: "UnknownVersion".into(),
-                message_contains: vec!["version 2".into(), "version 1".into()],
+                message_contains: vec!["version 3".into(), "version 2".into()],
             },
             RefusedConfig { about: "wrong magic".into(), hex: hex::encode(&foreign), error: "Invalid".into(), message_contains: vec![] },
             RefusedConfig { about: "shorter than the header".into(), hex: hex::encode(&stored[..11]), error: "Invalid".into(), message_contains: vec![] },
@@ -1606,7 +1650,7 @@ fn config_vector() {
     assert_eq!(v.aad.as_bytes(), aad::CONFIG);
     let stored = unhex(&v.stored_hex);
     assert_eq!(hex::encode(&stored[..12]), v.header_hex);
-    assert_eq!(v.header_hex, "534e41505245504f01000000");
+    assert_eq!(v.header_hex, "534e41505245504f02000000");
     let (version, sealed) = split_config(&stored).expect("config frame splits");
     assert_eq!(version, v.version);
     assert_eq!(hex::encode(sealed), v.sealed_hex);
@@ -2120,10 +2164,7 @@ impl MiniRepo<'_> {
         let bytes = self.files.get(&FileType::Pack.path(&pack.to_hex())).unwrap_or_else(|| panic!("pack {pack} missing"));
         let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
         let encoded = self.keys.open(&blob_aad(kind, id), sealed).unwrap_or_else(|err| panic!("blob {id}: {err}"));
-        let plain = match e.compression {
-            Compression::None => encoded,
-            Compression::Zstd => zstd::bulk::decompress(&encoded, e.raw_length as usize).expect("zstd"),
-        };
+        let plain = raw_decompress(&encoded, e.compression, e.raw_length, &HashMap::new());
         assert_eq!(plain.len(), e.raw_length as usize);
         assert_eq!(self.keys.blob_id(&plain), *id, "blob {id} verifies");
         plain
@@ -2280,7 +2321,8 @@ fn generate_vectors() {
     save("layout.json", &gen_layout());
     save("keyfile.json", &gen_keyfile());
     let blobs = gen_blobs();
-    let pack = gen_pack(&blobs.blobs);
+    // The data pack holds the two plain data blobs; a dict blob belongs in a metadata pack.
+    let pack = gen_pack(&blobs.blobs[..2]);
     save("blob.json", &blobs);
     save("index.json", &gen_index(&pack));
     save("pack.json", &pack);

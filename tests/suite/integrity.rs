@@ -481,7 +481,6 @@ fn retention_by_deleting_snapshot_files_then_prune() {
 }
 
 #[test]
-#[ignore = "needs forget"]
 fn retention_by_forget_keep_daily_then_prune() {
     let env = Env::with_repo();
     let (src, ids, states) = ten_days(&env);
@@ -491,7 +490,6 @@ fn retention_by_forget_keep_daily_then_prune() {
 }
 
 #[test]
-#[ignore = "needs forget"]
 fn forget_with_prune_flag_frees_space_and_keeps_the_rest_whole() {
     let env = Env::with_repo();
     let (src, ids, states) = ten_days(&env);
