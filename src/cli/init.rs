@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use snap::backend::Backend;
 use snap::crypto::KdfParams;
+use snap::format::config::ChunkerParams;
 use snap::repo::Repository;
 
 use super::GlobalArgs;
@@ -18,6 +19,10 @@ pub struct Args {
     /// Argon2id iterations (default 3)
     #[arg(long, hide = true)]
     kdf_iterations: Option<u32>,
+    /// Average chunk size for streams (database dumps), in bytes, 256 to 4194304; minimum and
+    /// maximum follow as a quarter and eight times it (default 8192)
+    #[arg(long, value_name = "BYTES")]
+    stream_chunk_size: Option<u32>,
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
@@ -33,7 +38,11 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let backend = Backend::open(loc, true)?;
     let d = KdfParams::default();
     let kdf = KdfParams { memory_kib: a.kdf_memory_kib.unwrap_or(d.memory_kib), iterations: a.kdf_iterations.unwrap_or(d.iterations), parallelism: d.parallelism };
-    let repo = Repository::init(backend, &password, kdf, &g.cache_root()?)?;
+    let repo = Repository::init_with(backend, &password, kdf, &g.cache_root()?, |c| {
+        if let Some(avg) = a.stream_chunk_size {
+            c.chunker_streams = ChunkerParams::around(avg);
+        }
+    })?;
     if g.json {
         println!("{}", serde_json::json!({ "id": repo.config.id, "location": loc }));
     } else if !g.quiet {

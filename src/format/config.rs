@@ -24,6 +24,14 @@ impl ChunkerParams {
     /// Streams (database dumps): small chunks, because scattered row edits touch most large chunks.
     pub const STREAMS: Self = Self { min: 2 * 1024, avg: 8 * 1024, max: 64 * 1024 };
 
+    /// Sizes around an average: a quarter of it as the minimum, eight times as the maximum, each
+    /// rounded down to an even number.
+    #[must_use]
+    pub fn around(avg: u32) -> Self {
+        let even = |n: u32| n & !1;
+        Self { min: even(avg / 4), avg: even(avg), max: even(avg.saturating_mul(8)) }
+    }
+
     /// Whether fastcdc accepts these sizes.
     #[must_use]
     pub fn valid(&self) -> bool {

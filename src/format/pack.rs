@@ -7,7 +7,7 @@ use super::id::{BlobId, IndexId, PackId, ID_LEN};
 /// Version byte that opens a pack header's and an index file's plaintext.
 pub const PACK_HEADER_VERSION: u8 = 1;
 pub const INDEX_VERSION: u8 = 1;
-/// Bytes one [`PackEntry`] takes when encoded.
+/// Bytes one [`PackEntry`] takes when encoded, without a base (see [`PackEntry::encoded_len`]).
 pub const ENTRY_LEN: usize = 1 + 1 + ID_LEN + 4 + 4 + 4;
 
 /// What a blob holds; data and metadata blobs never share a pack.
@@ -53,6 +53,9 @@ pub enum Compression {
     Zstd = 1,
     /// The id of a [`BlobKind::Dict`] blob, then a zstd frame made with that dictionary.
     ZstdDict = 2,
+    /// A zstd frame made with the plaintext of another data blob, the entry's base, as its
+    /// dictionary: a small delta from an earlier version of the same content.
+    ZstdDelta = 3,
 }
 
 impl TryFrom<u8> for Compression {
@@ -62,6 +65,7 @@ impl TryFrom<u8> for Compression {
             0 => Ok(Self::None),
             1 => Ok(Self::Zstd),
             2 => Ok(Self::ZstdDict),
+            3 => Ok(Self::ZstdDelta),
             tag => Err(DecodeError::UnknownTag { what: "compression", tag }),
         }
     }
@@ -79,6 +83,9 @@ pub struct PackEntry {
     pub length: u32,
     /// Length of the plaintext after decompression.
     pub raw_length: u32,
+    /// For [`Compression::ZstdDelta`] (and only then): the data blob whose plaintext the frame
+    /// was compressed against.
+    pub base: Option<BlobId>,
 }
 
 impl PackEntry {
@@ -89,26 +96,40 @@ impl PackEntry {
         w.u32(self.offset);
         w.u32(self.length);
         w.u32(self.raw_length);
+        if let Some(b) = &self.base {
+            w.raw(&b.0);
+        }
+    }
+
+    /// Bytes this entry takes when encoded: 46, or 78 with a base.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        ENTRY_LEN + if self.base.is_some() { ID_LEN } else { 0 }
     }
 
     /// # Errors
-    /// Truncated input or an unknown kind or compression tag.
+    /// Truncated input, an unknown kind or compression tag, or a delta that is not a data blob.
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            kind: BlobKind::try_from(r.u8()?)?,
-            compression: Compression::try_from(r.u8()?)?,
-            id: BlobId(r.id()?),
-            offset: r.u32()?,
-            length: r.u32()?,
-            raw_length: r.u32()?,
-        })
+        let kind = BlobKind::try_from(r.u8()?)?;
+        let compression = Compression::try_from(r.u8()?)?;
+        let id = BlobId(r.id()?);
+        let (offset, length, raw_length) = (r.u32()?, r.u32()?, r.u32()?);
+        let base = if compression == Compression::ZstdDelta {
+            if kind != BlobKind::Data {
+                return Err(DecodeError::Invalid(format!("blob {id}: only data blobs are stored as deltas")));
+            }
+            Some(BlobId(r.id()?))
+        } else {
+            None
+        };
+        Ok(Self { kind, compression, id, offset, length, raw_length, base })
     }
 }
 
 /// Encodes a pack header's plaintext: version, entry count (u32), entries.
 #[must_use]
 pub fn encode_pack_header(entries: &[PackEntry]) -> Vec<u8> {
-    let mut w = Writer::with_capacity(5 + entries.len() * ENTRY_LEN);
+    let mut w = Writer::with_capacity(5 + entries.iter().map(PackEntry::encoded_len).sum::<usize>());
     w.u8(PACK_HEADER_VERSION);
     w.u32(entries.len() as u32);
     for e in entries {
@@ -129,7 +150,7 @@ pub fn decode_pack_header(plain: &[u8], blobs_len: u64) -> Result<Vec<PackEntry>
         return Err(DecodeError::UnknownVersion { what: "pack header", found: v.into(), supported: PACK_HEADER_VERSION.into() });
     }
     let n = r.u32()? as usize;
-    if n.saturating_mul(ENTRY_LEN) != r.remaining() {
+    if n.saturating_mul(ENTRY_LEN) > r.remaining() {
         return Err(DecodeError::Invalid(format!("pack header claims {n} entries but holds {} bytes", r.remaining())));
     }
     let mut entries = Vec::with_capacity(n);
@@ -168,8 +189,8 @@ pub struct IndexFile {
 impl IndexFile {
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let n: usize = self.packs.iter().map(|p| p.entries.len()).sum();
-        let mut w = Writer::with_capacity(16 + self.supersedes.len() * ID_LEN + self.packs.len() * (ID_LEN + 4) + n * ENTRY_LEN);
+        let entry_bytes: usize = self.packs.iter().flat_map(|p| &p.entries).map(PackEntry::encoded_len).sum();
+        let mut w = Writer::with_capacity(16 + self.supersedes.len() * ID_LEN + self.packs.len() * (ID_LEN + 4) + entry_bytes);
         w.u8(INDEX_VERSION);
         w.u32(self.supersedes.len() as u32);
         for s in &self.supersedes {
@@ -231,20 +252,23 @@ pub(crate) mod tests {
 
     pub(crate) fn arb_entries() -> impl Strategy<Value = Vec<PackEntry>> {
         proptest::collection::vec(
-            (0u8..3, 0u8..2, proptest::array::uniform32(any::<u8>()), 41u32..100_000, any::<u32>()),
+            (0u8..4, 0u8..4, proptest::array::uniform32(any::<u8>()), 41u32..100_000, any::<u32>(), proptest::array::uniform32(any::<u8>())),
             0..40,
         )
         .prop_map(|v| {
             let mut off = 0u32;
             v.into_iter()
-                .filter_map(|(k, c, id, len, raw)| {
+                .filter_map(|(k, c, id, len, raw, base)| {
+                    let compression = Compression::try_from(c).ok()?;
+                    let delta = compression == Compression::ZstdDelta;
                     let e = PackEntry {
-                        kind: BlobKind::try_from(k).ok()?,
-                        compression: Compression::try_from(c).ok()?,
+                        kind: if delta { BlobKind::Data } else { BlobKind::try_from(k).ok()? },
+                        compression,
                         id: BlobId(id),
                         offset: off,
                         length: len,
                         raw_length: raw,
+                        base: delta.then_some(BlobId(base)),
                     };
                     off += len;
                     Some(e)
@@ -282,7 +306,7 @@ pub(crate) mod tests {
 
     #[test]
     fn header_with_gap_is_refused() {
-        let e = PackEntry { kind: BlobKind::Data, compression: Compression::None, id: BlobId([1; 32]), offset: 5, length: 10, raw_length: 10 };
+        let e = PackEntry { kind: BlobKind::Data, compression: Compression::None, id: BlobId([1; 32]), offset: 5, length: 10, raw_length: 10, base: None };
         assert!(matches!(decode_pack_header(&encode_pack_header(&[e]), 15), Err(DecodeError::Invalid(_))));
     }
 

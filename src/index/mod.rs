@@ -26,27 +26,32 @@ pub struct BlobLocation {
     pub offset: u32,
     pub length: u32,
     pub raw_length: u32,
+    /// The base of a delta blob (see [`PackEntry::base`]).
+    pub base: Option<BlobId>,
 }
 
 impl BlobLocation {
     #[must_use]
     pub fn new(pack: PackId, e: &PackEntry) -> Self {
-        Self { pack, kind: e.kind, compression: e.compression, offset: e.offset, length: e.length, raw_length: e.raw_length }
+        Self { pack, kind: e.kind, compression: e.compression, offset: e.offset, length: e.length, raw_length: e.raw_length, base: e.base }
     }
 
-    fn encode(&self) -> [u8; LOC_LEN] {
-        let mut b = [0u8; LOC_LEN];
-        b[..ID_LEN].copy_from_slice(&self.pack.0);
-        b[ID_LEN] = self.kind as u8;
-        b[ID_LEN + 1] = self.compression as u8;
-        b[ID_LEN + 2..ID_LEN + 6].copy_from_slice(&self.offset.to_le_bytes());
-        b[ID_LEN + 6..ID_LEN + 10].copy_from_slice(&self.length.to_le_bytes());
-        b[ID_LEN + 10..].copy_from_slice(&self.raw_length.to_le_bytes());
+    fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(LOC_LEN + ID_LEN);
+        b.extend_from_slice(&self.pack.0);
+        b.push(self.kind as u8);
+        b.push(self.compression as u8);
+        b.extend_from_slice(&self.offset.to_le_bytes());
+        b.extend_from_slice(&self.length.to_le_bytes());
+        b.extend_from_slice(&self.raw_length.to_le_bytes());
+        if let Some(base) = &self.base {
+            b.extend_from_slice(&base.0);
+        }
         b
     }
 
     fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != LOC_LEN {
+        if b.len() != LOC_LEN && b.len() != LOC_LEN + ID_LEN {
             return None;
         }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
@@ -57,6 +62,7 @@ impl BlobLocation {
             offset: u32_at(ID_LEN + 2),
             length: u32_at(ID_LEN + 6),
             raw_length: u32_at(ID_LEN + 10),
+            base: if b.len() > LOC_LEN { Some(BlobId::from_slice(&b[LOC_LEN..])?) } else { None },
         })
     }
 }
@@ -288,11 +294,13 @@ mod tests {
     fn ingest_lookup_clear() {
         let d = tempfile::tempdir().unwrap();
         let idx = LocalIndex::open(&d.path().join("db")).unwrap();
-        let e = PackEntry { kind: BlobKind::Tree, compression: Compression::Zstd, id: BlobId([3; 32]), offset: 7, length: 100, raw_length: 300 };
-        let file = IndexFile { supersedes: vec![], packs: vec![IndexPack { id: PackId([9; 32]), entries: vec![e] }] };
+        let e = PackEntry { kind: BlobKind::Tree, compression: Compression::Zstd, id: BlobId([3; 32]), offset: 7, length: 100, raw_length: 300, base: None };
+        let d = PackEntry { kind: BlobKind::Data, compression: Compression::ZstdDelta, id: BlobId([5; 32]), offset: 107, length: 10, raw_length: 4000, base: Some(BlobId([6; 32])) };
+        let file = IndexFile { supersedes: vec![], packs: vec![IndexPack { id: PackId([9; 32]), entries: vec![e, d] }] };
         idx.ingest(&IndexId([1; 32]), &file).unwrap();
         let loc = idx.get(&BlobId([3; 32])).unwrap().unwrap();
         assert_eq!(loc, BlobLocation::new(PackId([9; 32]), &e));
+        assert_eq!(idx.get(&BlobId([5; 32])).unwrap().unwrap().base, Some(BlobId([6; 32])));
         assert!(idx.contains(&BlobId([3; 32])).unwrap());
         assert!(!idx.contains(&BlobId([4; 32])).unwrap());
         assert_eq!(idx.ingested().unwrap(), HashSet::from([IndexId([1; 32])]));

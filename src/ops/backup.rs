@@ -2,7 +2,7 @@
 //! to a compression pool that fills packs, assembles one tree per directory in order as results
 //! arrive, and writes the snapshot only once every blob it needs is named by an index file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -25,7 +25,8 @@ use crate::format::pack::BlobKind;
 use crate::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use crate::format::tree::{encode_list, split_list, valid_name, Content, Node, NodeKind, Tree, INLINE_CHUNKS_MAX};
 use crate::format::{BlobId, SnapshotId};
-use crate::repo::blob::Dict;
+use crate::format::pack::Compression;
+use crate::repo::blob::{delta, usable_base, Dict};
 use crate::repo::saver::BlobSaver;
 use crate::repo::Repository;
 
@@ -289,22 +290,122 @@ struct FileJob {
 
 enum JobSource {
     Path(PathBuf),
-    Stream(StreamSpec),
+    /// A stream, with the chunks of its previous version (the parent snapshot's file of the
+    /// same name), which serve as delta bases.
+    Stream(StreamSpec, Vec<BlobId>),
 }
 
-/// A claimed chunk on its way to the store pool, with the dictionary to compress it with.
-type StoreJob = (BlobId, Vec<u8>, Option<Arc<Dict>>);
+/// A claimed chunk on its way to the store pool: the dictionary to compress it with, and the
+/// chunk its previous version probably was (a delta base candidate).
+struct StoreJob {
+    id: BlobId,
+    data: Vec<u8>,
+    dict: Option<Arc<Dict>>,
+    previous: Option<BlobId>,
+}
+
+/// The chunks of a stream's previous version, with where each starts, for finding the old chunk
+/// a new one replaced.
+#[derive(Default)]
+struct PreviousVersion {
+    ids: Vec<BlobId>,
+    /// Byte offset of each chunk in the previous version.
+    starts: Vec<u64>,
+    /// Index of each id in `ids`.
+    position: HashMap<BlobId, usize>,
+}
+
+impl PreviousVersion {
+    fn new(repo: &Repository, ids: Vec<BlobId>) -> Self {
+        let mut starts = Vec::with_capacity(ids.len());
+        let mut at = 0u64;
+        for id in &ids {
+            starts.push(at);
+            // A chunk whose length is unknown makes the rest unusable for alignment.
+            match repo.locate(id) {
+                Ok(loc) => at += u64::from(loc.raw_length),
+                Err(_) => return Self::default(),
+            }
+        }
+        let position = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        Self { ids, starts, position }
+    }
+
+    /// The old chunk covering byte `at` of the previous version.
+    fn at(&self, at: u64) -> Option<BlobId> {
+        let i = self.starts.partition_point(|s| *s <= at).checked_sub(1)?;
+        self.ids.get(i).copied()
+    }
+}
+
+/// Follows a new version of a stream against its previous one: chunks both share anchor the two
+/// byte positions, and a new chunk is matched to the old chunk at the same distance from the
+/// last anchor (edits are small, so that distance barely drifts; chunk splits and merges do not
+/// throw it off).
+struct Aligner<'p> {
+    previous: &'p PreviousVersion,
+    new_at: u64,
+    anchor_new: u64,
+    anchor_old: u64,
+}
+
+impl<'p> Aligner<'p> {
+    fn new(previous: &'p PreviousVersion) -> Self {
+        Self { previous, new_at: 0, anchor_new: 0, anchor_old: 0 }
+    }
+
+    /// The next chunk of the new version; returns the old chunk it probably replaced.
+    fn next(&mut self, id: &BlobId, len: usize) -> Option<BlobId> {
+        let start = self.new_at;
+        self.new_at += len as u64;
+        if let Some(&i) = self.previous.position.get(id) {
+            self.anchor_new = self.new_at;
+            self.anchor_old = self.previous.starts.get(i).copied().unwrap_or(0) + len as u64;
+            return None;
+        }
+        let mid = start + len as u64 / 2;
+        let old_mid = (self.anchor_old + mid).checked_sub(self.anchor_new)?;
+        self.previous.at(old_mid)
+    }
+}
+
+/// A delta is kept only when it is at most this fraction of the chunk; otherwise the chunk is
+/// stored whole (and may serve as a base itself later).
+const DELTA_MAX_SHARE: usize = 5;
 
 /// Stores claimed chunks: compression and sealing happen here, on all cores.
 fn store_worker(ctx: &Ctx<'_>, rx: &Receiver<StoreJob>) {
-    for (id, data, dict) in rx {
+    for job in rx {
         if ctx.failed.load(Ordering::Relaxed) {
             continue;
         }
-        if let Err(e) = ctx.saver.store(BlobKind::Data, &id, &data, dict.as_deref()) {
+        let stored = match job.previous.and_then(|p| delta_base(ctx.repo, &p)) {
+            Some((base_id, base)) => match delta(&job.data, ctx.repo.config.compression_level, &base, job.data.len() / DELTA_MAX_SHARE) {
+                Some(frame) => ctx.saver.store_delta(&job.id, job.data.len(), &base_id, &frame),
+                None => ctx.saver.store(BlobKind::Data, &job.id, &job.data, job.dict.as_deref()),
+            },
+            None => ctx.saver.store(BlobKind::Data, &job.id, &job.data, job.dict.as_deref()),
+        };
+        if let Err(e) = stored {
             ctx.fail(e);
         }
     }
+}
+
+/// The base for a delta against `previous`: the blob itself, or, if it is a delta, its base
+/// (bases are never deltas). `None` when it cannot be read: the chunk is then stored whole.
+fn delta_base(repo: &Repository, previous: &BlobId) -> Option<(BlobId, Vec<u8>)> {
+    let loc = repo.locate(previous).ok()?;
+    let id = match (loc.compression, loc.base) {
+        (Compression::ZstdDelta, Some(b)) => b,
+        (Compression::ZstdDelta, None) => return None,
+        _ => *previous,
+    };
+    if loc.kind != BlobKind::Data {
+        return None;
+    }
+    let plain = repo.read_blob_ahead(&id).ok()?;
+    usable_base(&plain).then_some((id, plain))
 }
 
 fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<StoreJob>) {
@@ -314,7 +415,7 @@ fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<StoreJob>) 
         } else {
             match job.source {
                 JobSource::Path(p) => read_file(ctx, &p, job.node, store),
-                JobSource::Stream(s) => read_stream(ctx, &s, job.node, store),
+                JobSource::Stream(s, ids) => read_stream(ctx, &s, &PreviousVersion::new(ctx.repo, ids), job.node, store),
             }
         };
         ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
@@ -322,16 +423,22 @@ fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<StoreJob>) 
     }
 }
 
-/// Chunks one reader: ids in order, new chunks claimed and sent to the store pool. With
-/// `dictionary`, the first new chunks wait until a dictionary is chosen from them
-/// ([`dictionary::choose`]), and every new chunk is compressed with it.
-fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sender<StoreJob>, dictionary: bool) -> std::io::Result<(Vec<BlobId>, u64)> {
+/// Chunks one reader: ids in order, new chunks claimed and sent to the store pool.
+///
+/// A stream (`previous` given: the chunk ids of its last version, possibly empty) is compressed
+/// with a dictionary: its first new chunks wait until one is chosen from them
+/// ([`dictionary::choose`]). Each new chunk of a stream is also offered a delta base: the chunk
+/// of the previous version that stood where it stands, found by following the chunks both
+/// versions share ([`Aligner`]).
+fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sender<StoreJob>, previous: Option<&PreviousVersion>) -> std::io::Result<(Vec<BlobId>, u64)> {
     let mut ids = Vec::new();
     let mut stream = chunker.stream(reader);
     // New chunks held back while the dictionary is not chosen yet.
-    let mut held: Option<(Vec<(BlobId, Vec<u8>)>, usize)> = (dictionary && !ctx.dry_run).then(|| (Vec::new(), 0));
+    let mut held: Option<(Vec<StoreJob>, usize)> = (previous.is_some() && !ctx.dry_run).then(|| (Vec::new(), 0));
     let mut dict: Option<Arc<Dict>> = None;
-    let send = |id: BlobId, data: Vec<u8>, dict: &Option<Arc<Dict>>| store.send((id, data, dict.clone())).map_err(|_| std::io::Error::other("store pool stopped"));
+    let none = PreviousVersion::default();
+    let mut aligner = Aligner::new(previous.unwrap_or(&none));
+    let send = |job: StoreJob| store.send(job).map_err(|_| std::io::Error::other("store pool stopped"));
     while let Some(chunk) = stream.next_chunk()? {
         if ctx.stopped() {
             return Err(std::io::Error::other("stopped"));
@@ -339,6 +446,7 @@ fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sen
         let id = ctx.repo.keys.blob_id(chunk);
         ids.push(id);
         ctx.progress.bytes_read.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        let was = aligner.next(&id, chunk.len());
         let claimed = ctx.saver.claim(&id).map_err(std::io::Error::other)?;
         if !claimed {
             continue;
@@ -348,33 +456,36 @@ fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sen
             ctx.counts.dry_bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             continue;
         }
+        let job = StoreJob { id, data: chunk.to_vec(), dict: dict.clone(), previous: was };
         match &mut held {
-            Some((chunks, bytes)) => {
+            Some((jobs, bytes)) => {
                 *bytes += chunk.len();
-                chunks.push((id, chunk.to_vec()));
+                jobs.push(job);
                 if *bytes >= dictionary::SAMPLE_BYTES {
-                    let (chunks, _) = held.take().unwrap_or_default();
-                    dict = pick_dictionary(ctx, &chunks)?;
-                    for (id, data) in chunks {
-                        send(id, data, &dict)?;
+                    let (jobs, _) = held.take().unwrap_or_default();
+                    dict = pick_dictionary(ctx, &jobs)?;
+                    for mut j in jobs {
+                        j.dict.clone_from(&dict);
+                        send(j)?;
                     }
                 }
             }
-            None => send(id, chunk.to_vec(), &dict)?,
+            None => send(job)?,
         }
     }
-    if let Some((chunks, _)) = held.take() {
-        dict = pick_dictionary(ctx, &chunks)?;
-        for (id, data) in chunks {
-            send(id, data, &dict)?;
+    if let Some((jobs, _)) = held.take() {
+        dict = pick_dictionary(ctx, &jobs)?;
+        for mut j in jobs {
+            j.dict.clone_from(&dict);
+            send(j)?;
         }
     }
     let n = stream.bytes_read();
     Ok((ids, n))
 }
 
-fn pick_dictionary(ctx: &Ctx<'_>, chunks: &[(BlobId, Vec<u8>)]) -> std::io::Result<Option<Arc<Dict>>> {
-    let samples: Vec<&[u8]> = chunks.iter().map(|(_, d)| d.as_slice()).collect();
+fn pick_dictionary(ctx: &Ctx<'_>, jobs: &[StoreJob]) -> std::io::Result<Option<Arc<Dict>>> {
+    let samples: Vec<&[u8]> = jobs.iter().map(|j| j.data.as_slice()).collect();
     dictionary::choose(ctx.repo, ctx.saver, &samples).map_err(std::io::Error::other)
 }
 
@@ -388,7 +499,7 @@ fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<StoreJob
                 return None;
             }
         };
-        let (ids, n) = match chunk_reader(ctx, &ctx.file_chunker, &file, store, false) {
+        let (ids, n) = match chunk_reader(ctx, &ctx.file_chunker, &file, store, None) {
             Ok(r) => r,
             Err(e) => {
                 if !ctx.stopped() {
@@ -430,11 +541,11 @@ fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<StoreJob
 }
 
 /// Reads stdin or a command's output; any failure aborts the whole backup.
-fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, mut node: Node, store: &Sender<StoreJob>) -> Option<Node> {
+fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousVersion, mut node: Node, store: &Sender<StoreJob>) -> Option<Node> {
     let result = match &spec.source {
-        StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, true)
+        StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, Some(previous))
             .map_err(|e| Error::CommandFailed(format!("reading standard input for /{}: {e}", spec.name))),
-        StreamSource::Command(argv) => run_command(ctx, argv, store),
+        StreamSource::Command(argv) => run_command(ctx, argv, previous, store),
     };
     match result {
         Ok((ids, n)) => {
@@ -460,7 +571,7 @@ fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, mut node: Node, store: &Sender<
     }
 }
 
-fn run_command(ctx: &Ctx<'_>, argv: &[OsString], store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
+fn run_command(ctx: &Ctx<'_>, argv: &[OsString], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
     let shown = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let (prog, args) = argv.split_first().ok_or_else(|| Error::Invalid("--stdin-from-command needs a command after --".into()))?;
     let mut child = Command::new(prog)
@@ -471,7 +582,7 @@ fn run_command(ctx: &Ctx<'_>, argv: &[OsString], store: &Sender<StoreJob>) -> Re
         .spawn()
         .map_err(|e| Error::CommandFailed(format!("cannot run `{shown}`: {e}")))?;
     let out = child.stdout.take().ok_or_else(|| Error::CommandFailed(format!("`{shown}`: no stdout")))?;
-    let read = chunk_reader(ctx, &ctx.stream_chunker, out, store, true);
+    let read = chunk_reader(ctx, &ctx.stream_chunker, out, store, Some(previous));
     if read.is_err() {
         let _ = child.kill();
     }
@@ -704,7 +815,9 @@ impl Walker<'_, '_> {
                 nlink: 1,
                 ..Node::default()
             };
-            self.dispatch(JobSource::Stream(spec), node);
+            let old = parent.as_ref().and_then(|t| find(t, spec.name.as_bytes())).filter(|n| n.kind() == NodeKind::File);
+            let previous = old.and_then(|n| self.ctx.repo.file_chunks(n).ok()).unwrap_or_default();
+            self.dispatch(JobSource::Stream(spec, previous), node);
         }
         self.emit(Event::Leave(root_node));
     }

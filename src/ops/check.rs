@@ -153,12 +153,16 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
     let loaded: Vec<_> = index_ids.par_iter().map(|id| (*id, repo.load_index_file(id))).collect();
     let mut packs_idx: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
     let mut blobs: HashMap<BlobId, PackId> = HashMap::new();
+    let mut bases: HashMap<BlobId, BlobId> = HashMap::new();
     for (id, file) in loaded {
         match file {
             Ok(f) => {
                 for p in f.packs {
                     for e in &p.entries {
                         blobs.entry(e.id).or_insert(p.id);
+                        if let Some(b) = e.base {
+                            bases.insert(e.id, b);
+                        }
                     }
                     let slot = packs_idx.entry(p.id).or_default();
                     if slot.is_empty() {
@@ -236,7 +240,16 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
     for (_, s) in &snaps {
         walk(repo, &s.tree, "/", true, &mut seen, &mut st)?;
     }
-    let Structure { used, damaged: mut damaged_all, .. } = st;
+    let Structure { mut used, damaged: mut damaged_all, .. } = st;
+    // A delta needs its base: the base counts as used, and a delta whose base no index names
+    // is damaged.
+    let deltas: Vec<(BlobId, BlobId)> = used.iter().filter_map(|id| bases.get(id).map(|b| (*id, *b))).collect();
+    for (id, base) in deltas {
+        if !blobs.contains_key(&base) {
+            damaged_all.entry(id).or_insert(Damage { pack: blobs.get(&id).copied(), reason: format!("blob {id} is stored as a delta of blob {base}, which is in no index") });
+        }
+        used.insert(base);
+    }
     // Dictionaries are used by data blobs, not trees, and prune keeps them.
     let dicts: HashSet<BlobId> = repo.dictionaries()?.into_iter().collect();
     let unused = blobs.keys().filter(|b| !used.contains(*b) && !dicts.contains(*b)).count();
@@ -272,7 +285,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
                     for e in indexed {
                         let sealed = bytes.get(e.offset as usize..e.offset as usize + e.length as usize);
                         let r = match sealed {
-                            Some(s) => repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, s).map(|_| ()),
+                            Some(s) => repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, e.base.as_ref(), s).map(|_| ()),
                             None => Err(Error::corrupt("blob", e.id, "outside its pack")),
                         };
                         if let Err(err) = r {

@@ -13,7 +13,7 @@ use crate::format::{BlobId, SnapshotId};
 use crate::repo::Repository;
 
 /// Blobs fetched and verified in parallel ahead of the writer.
-const READ_AHEAD: usize = 16;
+const READ_AHEAD: usize = 64;
 
 /// Writes the file or directory at `path` of the snapshot to `out`.
 ///
@@ -46,7 +46,7 @@ pub fn dump(repo: &Repository, id: &SnapshotId, snap: &Snapshot, path: &str, out
 pub fn write_content(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<()> {
     let ids = repo.file_chunks(node)?;
     for window in ids.chunks(READ_AHEAD) {
-        let blobs: Vec<Vec<u8>> = window.par_iter().map(|id: &BlobId| repo.read_blob(id)).collect::<Result<_>>()?;
+        let blobs: Vec<Vec<u8>> = window.par_iter().map(|id: &BlobId| repo.read_blob_ahead(id)).collect::<Result<_>>()?;
         for b in blobs {
             out.write_all(&b).map_err(|e| Error::io("<stdout>", e))?;
         }

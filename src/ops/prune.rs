@@ -81,8 +81,18 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let index_ids: Vec<IndexId> = repo.backend.list(FileType::Index)?.iter().filter_map(|n| n.parse().ok()).collect();
     let mut packs: HashMap<PackId, PackInfo> = HashMap::new();
     let mut owner: HashMap<BlobId, PackId> = HashMap::new();
-    for id in &index_ids {
-        for p in repo.load_index_file(id)?.packs {
+    let index_files = index_ids.iter().map(|id| repo.load_index_file(id)).collect::<Result<Vec<_>>>()?;
+    // A delta's base is used as long as the delta is (bases are never deltas themselves, but
+    // follow chains anyway so a foreign writer's cannot lose data).
+    let bases: HashMap<BlobId, BlobId> = index_files.iter().flat_map(|f| &f.packs).flat_map(|p| &p.entries).filter_map(|e| Some((e.id, e.base?))).collect();
+    let mut frontier: Vec<BlobId> = used.iter().filter_map(|id| bases.get(id).copied()).collect();
+    while let Some(b) = frontier.pop() {
+        if used.insert(b) {
+            frontier.extend(bases.get(&b).copied());
+        }
+    }
+    for file in index_files {
+        for p in file.packs {
             if packs.contains_key(&p.id) {
                 continue;
             }
@@ -160,9 +170,9 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             }
             let sealed = bytes.get(e.offset as usize..e.offset as usize + e.length as usize).ok_or_else(|| Error::corrupt("blob", e.id, "outside its pack"))?;
             // Verified, then copied as sealed: the blob's AAD binds its kind and id, not its place.
-            repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, sealed)
+            repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, e.base.as_ref(), sealed)
                 .map_err(|err| Error::Invalid(format!("prune stopped before deleting anything: {err}")))?;
-            saver.store_sealed(e.kind, &e.id, e.compression, e.raw_length, sealed)?;
+            saver.store_sealed(e.kind, &e.id, e.compression, e.raw_length, e.base, sealed)?;
             report.blobs_repacked += 1;
         }
     }

@@ -162,7 +162,7 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
                 let plain = data.as_ref().map_err(|e| e.to_string()).and_then(|d| {
                     let s = (u64::from(loc.offset) - start) as usize;
                     let sealed = d.get(s..s + loc.length as usize).ok_or_else(|| "short read".to_string())?;
-                    repo.open_blob(loc.kind, id, loc.compression, loc.raw_length, sealed).map_err(|e| e.to_string())
+                    repo.open_blob(loc.kind, id, loc.compression, loc.raw_length, loc.base.as_ref(), sealed).map_err(|e| e.to_string())
                 });
                 let zero = plain.as_ref().is_ok_and(|p| p.iter().all(|&b| b == 0));
                 for &(fi, off) in targets {

@@ -33,7 +33,22 @@ pub struct Repository {
     cache_dir: PathBuf,
     /// zstd dictionaries read so far, by dict blob id.
     dicts: Mutex<HashMap<BlobId, Arc<blob::Dict>>>,
+    /// Recently read pack regions, for delta bases (see [`Repository::read_blob_ahead`]).
+    regions: Mutex<Vec<Region>>,
 }
+
+/// A stretch of a pack file kept in memory.
+struct Region {
+    pack: crate::format::PackId,
+    start: u64,
+    bytes: Arc<Vec<u8>>,
+}
+
+/// Bytes read ahead when a delta base is fetched: a stream's bases lie in its earlier packs in
+/// stream order, so the next ones are usually in the same stretch.
+const REGION_BYTES: u64 = 256 << 10;
+/// Regions kept (one per pack being followed, a few packs at a time).
+const REGIONS_KEPT: usize = 64;
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,13 +65,26 @@ impl Repository {
     /// # Errors
     /// [`Error::NotEmpty`] if the location holds anything; storage errors.
     pub fn init(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path) -> Result<Self> {
+        Self::init_with(backend, password, kdf, cache_root, |_| {})
+    }
+
+    /// As [`Repository::init`], with the settings changed by `settings` before they are written
+    /// (chunker sizes, pack size, compression level).
+    ///
+    /// # Errors
+    /// As [`Repository::init`]; `Invalid` for chunker sizes out of range.
+    pub fn init_with(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, settings: impl FnOnce(&mut RepoConfig)) -> Result<Self> {
         if !backend.is_empty()? {
             return Err(Error::NotEmpty(backend.location().to_string()));
         }
         let keys = MasterKeys::generate().map_err(|e| Error::crypto("master key", "new", e))?;
         let mut rid = [0u8; 32];
         crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
-        let config = RepoConfig::new(hex::encode(rid));
+        let mut config = RepoConfig::new(hex::encode(rid));
+        settings(&mut config);
+        if !config.chunker_files.valid() || !config.chunker_streams.valid() {
+            return Err(Error::Invalid("chunker sizes out of range".into()));
+        }
         for d in LAYOUT_DIRS {
             backend.create_dir(d)?;
         }
@@ -111,7 +139,7 @@ impl Repository {
     fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
         let index = LocalIndex::open_or_private(&cache_dir)?;
-        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()) })
+        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()) })
     }
 
     /// Takes a repository lock, held until the guard is dropped.
@@ -232,16 +260,47 @@ impl Repository {
         let loc = self.locate(id)?;
         let path = FileType::Pack.path(&loc.pack.to_hex());
         let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
-        self.open_blob(loc.kind, id, loc.compression, loc.raw_length, &sealed)
+        self.open_blob(loc.kind, id, loc.compression, loc.raw_length, loc.base.as_ref(), &sealed)
     }
 
-    /// Opens a sealed blob read from a pack (see [`blob::open_blob`]), fetching the dictionary it
-    /// was compressed with if it names one.
+    /// Reads a blob like [`Repository::read_blob`], but through a small cache of pack regions
+    /// read ahead: for reading a file's chunks in order (`dump`) and delta bases (which a
+    /// stream's backup and restore read in pack order), where the next blob is usually in the
+    /// stretch just read.
     ///
     /// # Errors
-    /// Authentication, size or id mismatch; a dictionary that cannot be read.
-    pub fn open_blob(&self, kind: BlobKind, id: &BlobId, comp: Compression, raw_len: u32, sealed: &[u8]) -> Result<Vec<u8>> {
-        blob::open_blob(&self.keys, kind, id, comp, raw_len, sealed, &|d| self.dict(d))
+    /// As [`Repository::read_blob`].
+    pub fn read_blob_ahead(&self, id: &BlobId) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?;
+        let (off, len) = (u64::from(loc.offset), u64::from(loc.length));
+        let cached = self.regions.lock().iter().find(|r| r.pack == loc.pack && r.start <= off && off + len <= r.start + r.bytes.len() as u64).map(|r| (r.start, Arc::clone(&r.bytes)));
+        let (start, bytes) = match cached {
+            Some(c) => c,
+            None => {
+                let path = FileType::Pack.path(&loc.pack.to_hex());
+                let size = self.backend.size(&path)?;
+                let want = REGION_BYTES.max(len).min(size.saturating_sub(off));
+                let bytes = Arc::new(self.backend.read_range(&path, off, want)?);
+                let mut regions = self.regions.lock();
+                if regions.len() >= REGIONS_KEPT {
+                    regions.remove(0);
+                }
+                regions.push(Region { pack: loc.pack, start: off, bytes: Arc::clone(&bytes) });
+                (off, bytes)
+            }
+        };
+        let at = usize::try_from(off - start).map_err(|_| Error::corrupt("blob", id, "offset out of range"))?;
+        let sealed = bytes.get(at..at + loc.length as usize).ok_or_else(|| Error::corrupt("blob", id, "beyond the end of its pack"))?;
+        self.open_blob(loc.kind, id, loc.compression, loc.raw_length, loc.base.as_ref(), sealed)
+    }
+
+    /// Opens a sealed blob read from a pack (see [`blob::open_blob`]), fetching the dictionary or
+    /// delta base it needs.
+    ///
+    /// # Errors
+    /// Authentication, size or id mismatch; a dictionary or base that cannot be read.
+    pub fn open_blob(&self, kind: BlobKind, id: &BlobId, comp: Compression, raw_len: u32, base: Option<&BlobId>, sealed: &[u8]) -> Result<Vec<u8>> {
+        blob::open_blob(&self.keys, kind, id, comp, raw_len, base, sealed, self)
     }
 
     /// The zstd dictionary stored as dict blob `id`, read once per process.
@@ -259,7 +318,7 @@ impl Repository {
         }
         let path = FileType::Pack.path(&loc.pack.to_hex());
         let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
-        let bytes = blob::open_blob(&self.keys, loc.kind, id, loc.compression, loc.raw_length, &sealed, &|d| Err(Error::corrupt("dictionary", d, "nested dictionary")))?;
+        let bytes = blob::open_blob(&self.keys, loc.kind, id, loc.compression, loc.raw_length, None, &sealed, &NoReferences)?;
         let d = Arc::new(blob::Dict { id: *id, bytes });
         self.dicts.lock().insert(*id, Arc::clone(&d));
         Ok(d)
@@ -351,6 +410,34 @@ impl Repository {
     #[must_use]
     pub fn is_metadata(kind: BlobKind) -> bool {
         kind.is_metadata()
+    }
+}
+
+impl blob::References for Repository {
+    fn dict(&self, id: &BlobId) -> Result<Arc<blob::Dict>> {
+        Repository::dict(self, id)
+    }
+
+    /// A delta's base: a data blob that is not itself a delta (so reading a blob never follows
+    /// more than one base).
+    fn base(&self, id: &BlobId) -> Result<Arc<Vec<u8>>> {
+        let loc = self.locate(id)?;
+        if loc.kind != BlobKind::Data || loc.compression == Compression::ZstdDelta {
+            return Err(Error::corrupt("delta base", id, "not a plain data blob"));
+        }
+        Ok(Arc::new(self.read_blob_ahead(id)?))
+    }
+}
+
+/// For blobs that may not refer to others (dictionaries).
+struct NoReferences;
+
+impl blob::References for NoReferences {
+    fn dict(&self, id: &BlobId) -> Result<Arc<blob::Dict>> {
+        Err(Error::corrupt("dictionary", id, "a dictionary cannot use a dictionary"))
+    }
+    fn base(&self, id: &BlobId) -> Result<Arc<Vec<u8>>> {
+        Err(Error::corrupt("delta base", id, "only data blobs are deltas"))
     }
 }
 

@@ -5,7 +5,7 @@ use crate::backend::FileType;
 use crate::crypto::aad;
 use crate::error::{Error, Result};
 use crate::format::id::storage_hash;
-use crate::format::pack::{decode_pack_header, PackEntry, ENTRY_LEN};
+use crate::format::pack::{decode_pack_header, PackEntry};
 use crate::format::PackId;
 
 use super::Repository;
@@ -14,7 +14,8 @@ use super::Repository;
 #[must_use]
 pub fn pack_size(entries: &[PackEntry]) -> u64 {
     let blobs: u64 = entries.iter().map(|e| u64::from(e.length)).sum();
-    blobs + (1 + 4 + ENTRY_LEN * entries.len()) as u64 + crate::crypto::OVERHEAD as u64 + 4
+    let header: usize = 1 + 4 + entries.iter().map(PackEntry::encoded_len).sum::<usize>();
+    blobs + header as u64 + crate::crypto::OVERHEAD as u64 + 4
 }
 
 /// Where the sealed header starts and how long it is, from the pack's last four bytes.

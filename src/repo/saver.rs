@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Sender};
 use parking_lot::Mutex;
 
-use super::blob::{seal_blob, Dict};
+use super::blob::{seal_blob, seal_delta, Dict};
 use super::Repository;
 use crate::backend::{Backend, FileType};
 use crate::crypto::{aad, MasterKeys};
@@ -158,14 +158,29 @@ impl<'r> BlobSaver<'r> {
         let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
-        self.store_sealed(kind, id, compression, raw_length, &sealed)
+        self.store_sealed(kind, id, compression, raw_length, None, &sealed)
+    }
+
+    /// Packs data blob `id` (of `raw_length` bytes) as `frame`, a delta from data blob `base`
+    /// (see [`crate::repo::blob::delta`]). `base` must already be indexed.
+    ///
+    /// # Errors
+    /// A failed upload earlier in the session, or sealing errors.
+    pub fn store_delta(&self, id: &BlobId, raw_length: usize, base: &BlobId, frame: &[u8]) -> Result<()> {
+        self.check_failed()?;
+        let mut sealed = Vec::with_capacity(frame.len() + crate::crypto::OVERHEAD);
+        seal_delta(&self.repo.keys, id, frame, &mut sealed)?;
+        let raw = u32::try_from(raw_length).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.bytes_added.fetch_add(raw_length as u64, Ordering::Relaxed);
+        self.store_sealed(BlobKind::Data, id, Compression::ZstdDelta, raw, Some(*base), &sealed)
     }
 
     /// Packs a blob that is already sealed (prune copies verified blobs this way).
     ///
     /// # Errors
     /// A failed upload earlier in the session; a blob too large for a pack.
-    pub fn store_sealed(&self, kind: BlobKind, id: &BlobId, compression: Compression, raw_length: u32, sealed: &[u8]) -> Result<()> {
+    pub fn store_sealed(&self, kind: BlobKind, id: &BlobId, compression: Compression, raw_length: u32, base: Option<BlobId>, sealed: &[u8]) -> Result<()> {
         self.check_failed()?;
         let length = u32::try_from(sealed.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
         self.bytes_stored.fetch_add(sealed.len() as u64, Ordering::Relaxed);
@@ -177,7 +192,7 @@ impl<'r> BlobSaver<'r> {
                 p.buf.reserve(self.pack_size + self.pack_size / 8);
             }
             p.buf.extend_from_slice(sealed);
-            p.entries.push(PackEntry { kind, compression, id: *id, offset, length, raw_length });
+            p.entries.push(PackEntry { kind, compression, id: *id, offset, length, raw_length, base });
             if p.buf.len() >= self.pack_size { Some(std::mem::take(&mut *p)) } else { None }
         };
         if let Some(p) = full {
@@ -205,7 +220,7 @@ impl<'r> BlobSaver<'r> {
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
         self.bytes_stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        let entries = vec![PackEntry { kind, compression, id, offset: 0, length, raw_length }];
+        let entries = vec![PackEntry { kind, compression, id, offset: 0, length, raw_length, base: None }];
         let pack = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
         self.shared.packs.fetch_add(1, Ordering::Relaxed);
         let file = IndexFile { supersedes: Vec::new(), packs: vec![pack] };

@@ -266,3 +266,30 @@ fn dump_streams_use_a_trained_dictionary_and_reuse_it() {
     assert!(env.snap(["dump", &id(&second), "/chat.sql"]).ok().raw_stdout == day2);
     env.snap(["check", "--read-data"]).ok();
 }
+
+#[test]
+fn edited_dump_is_stored_as_deltas_whose_bases_survive_prune() {
+    let env = Env::with_repo();
+    let day1 = chat_rows(0..40_000, 0);
+    let first = stream_backup(&env, "chat.sql", &day1);
+    // Every 97th row edited: nearly every 8 KiB chunk changes, by one or two rows.
+    let day2 = chat_rows(0..40_000, 97);
+    let second = stream_backup(&env, "chat.sql", &day2);
+    let (added, stored) = (num(&second, "bytes_added"), num(&second, "bytes_stored"));
+    assert!(added > day2.len() as u64 / 2, "most chunks changed: {added} of {} bytes new", day2.len());
+    assert!(stored < day2.len() as u64 / 25, "day two stored {stored} bytes for {added} new: deltas were not used");
+
+    // Day one goes; its chunks are the bases day two's deltas need, so prune keeps them.
+    env.snap(["forget", &id(&first)]).ok();
+    let before = env.data_bytes();
+    let pruned = env.snap(["prune", "--max-unused", "0%", "--json"]).ok().json();
+    // Only day one's tree and chunk lists go; its data (the bases) stays.
+    assert!(num(&pruned, "blobs_unused") <= 4 && num(&pruned, "bytes_freed") < 64 * 1024, "{pruned}");
+    assert!(env.data_bytes() + 64 * 1024 > before, "prune freed the bases of kept deltas: {pruned}");
+    env.snap(["check", "--read-data"]).ok();
+    assert!(env.snap(["dump", &id(&second), "/chat.sql"]).ok().raw_stdout == day2);
+    // From a cold cache, through a restore as well.
+    fs::remove_dir_all(env.cache()).unwrap();
+    let out = env.restore(&id(&second), "r");
+    assert!(fs::read(out.join("chat.sql")).unwrap() == day2);
+}

@@ -25,7 +25,7 @@ use snap::format::pack::{decode_pack_header, encode_pack_header, BlobKind, Compr
 use snap::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use snap::format::tree::{decode_list, encode_list, split_list, Content, Node, NodeKind, Timestamp, Tree, INLINE_CHUNKS_MAX};
 use snap::format::{BlobId, IndexId, PackId, SnapshotId};
-use snap::repo::blob::{open_blob, seal_blob, Dict};
+use snap::repo::blob::{delta, open_blob, seal_blob, seal_delta, Dict, References};
 
 // ---------------------------------------------------------------------------------------------
 // Fixed inputs
@@ -583,6 +583,9 @@ struct BlobVector {
     length: u32,
     /// Plaintext length (the index entry's `raw_length`).
     raw_length: u32,
+    /// For compression 3: the id of the data blob the delta was made against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -635,12 +638,49 @@ fn make_blob_with(keys: &MasterKeys, kind: BlobKind, plain: &[u8], dict: Option<
         length: u32::try_from(sealed.len()).expect("small blob"),
         raw_length: u32::try_from(plain.len()).expect("small blob"),
         sealed_hex: hex::encode(&sealed),
+        base: None,
+    }
+}
+
+/// A data blob stored as a delta from `base` (compression 3), by snap's own code.
+fn make_delta_blob(keys: &MasterKeys, plain: &[u8], base: &[u8]) -> BlobVector {
+    let id = keys.blob_id(plain);
+    let frame = delta(plain, 3, base, plain.len()).expect("a delta from a near copy");
+    let mut sealed = Vec::new();
+    seal_delta(keys, &id, &frame, &mut sealed).expect("sealing a delta");
+    let a = blob_aad(BlobKind::Data, &id);
+    BlobVector {
+        kind: BlobKind::Data as u8,
+        kind_name: "data".into(),
+        plaintext_text: std::str::from_utf8(plain).ok().filter(|s| s.len() <= 200).map(str::to_string),
+        plaintext_hex: hex::encode(plain),
+        id: id.to_hex(),
+        aad_hex: hex::encode(a),
+        compression: Compression::ZstdDelta as u8,
+        encoded_hex: hex::encode(&frame),
+        length: u32::try_from(sealed.len()).expect("small blob"),
+        raw_length: u32::try_from(plain.len()).expect("small blob"),
+        sealed_hex: hex::encode(&sealed),
+        base: Some(keys.blob_id(base).to_hex()),
+    }
+}
+
+/// Dictionaries and bases by id, from blobs a vector file holds.
+struct KnownBlobs<'a>(&'a HashMap<BlobId, Vec<u8>>);
+
+impl References for KnownBlobs<'_> {
+    fn dict(&self, id: &BlobId) -> snap::Result<Arc<Dict>> {
+        self.0.get(id).map(|bytes| Arc::new(Dict { id: *id, bytes: bytes.clone() })).ok_or_else(|| snap::Error::MissingBlob(id.to_hex()))
+    }
+    fn base(&self, id: &BlobId) -> snap::Result<Arc<Vec<u8>>> {
+        self.0.get(id).map(|bytes| Arc::new(bytes.clone())).ok_or_else(|| snap::Error::MissingBlob(id.to_hex()))
     }
 }
 
 /// Opens, decompresses and verifies one blob both through snap and from the primitives; returns
-/// the plaintext. `dicts` gives the plaintext of a dict blob by id (compression 2).
-fn check_blob(keys: &MasterKeys, b: &BlobVector, dicts: &HashMap<BlobId, Vec<u8>>) -> Vec<u8> {
+/// the plaintext. `known` gives the plaintext of earlier blobs by id: dictionaries (compression
+/// 2) and delta bases (compression 3).
+fn check_blob(keys: &MasterKeys, b: &BlobVector, known: &HashMap<BlobId, Vec<u8>>) -> Vec<u8> {
     let kind = BlobKind::try_from(b.kind).expect("known blob kind");
     assert_eq!(kind_name(kind), b.kind_name);
     let id = blob_id(&b.id);
@@ -656,11 +696,12 @@ fn check_blob(keys: &MasterKeys, b: &BlobVector, dicts: &HashMap<BlobId, Vec<u8>
     assert_eq!(hex::encode(&encoded), b.encoded_hex);
     assert_eq!(sealed.len(), encoded.len() + OVERHEAD);
     let comp = Compression::try_from(b.compression).expect("known compression");
-    let plain = raw_decompress(&encoded, comp, b.raw_length, dicts);
+    let base = b.base.as_deref().map(blob_id);
+    assert_eq!(base.is_some(), comp == Compression::ZstdDelta, "a base exactly for deltas");
+    let plain = raw_decompress(&encoded, comp, b.raw_length, base.as_ref(), known);
     assert_eq!(plain.len(), b.raw_length as usize);
     // snap's reader agrees.
-    let give = |d: &BlobId| dicts.get(d).map(|bytes| Arc::new(Dict { id: *d, bytes: bytes.clone() })).ok_or_else(|| snap::Error::MissingBlob(d.to_hex()));
-    assert_eq!(open_blob(keys, kind, &id, comp, b.raw_length, &sealed, &give).expect("snap opens the blob"), plain);
+    assert_eq!(open_blob(keys, kind, &id, comp, b.raw_length, base.as_ref(), &sealed, &KnownBlobs(known)).expect("snap opens the blob"), plain);
     assert_eq!(hex::encode(&plain), b.plaintext_hex);
     if let Some(t) = &b.plaintext_text {
         assert_eq!(t.as_bytes(), &plain[..]);
@@ -675,13 +716,18 @@ fn check_blob(keys: &MasterKeys, b: &BlobVector, dicts: &HashMap<BlobId, Vec<u8>
 }
 
 /// Decompression from the bare zstd library, as the spec describes it (section 7).
-fn raw_decompress(encoded: &[u8], comp: Compression, raw_length: u32, dicts: &HashMap<BlobId, Vec<u8>>) -> Vec<u8> {
+fn raw_decompress(encoded: &[u8], comp: Compression, raw_length: u32, base: Option<&BlobId>, known: &HashMap<BlobId, Vec<u8>>) -> Vec<u8> {
     match comp {
+        Compression::ZstdDelta => {
+            let base = known.get(base.expect("a delta names its base")).expect("the delta's base");
+            // A raw-content dictionary: the base's plaintext as it is.
+            zstd::bulk::Decompressor::with_dictionary(base).expect("base loads").decompress(encoded, raw_length as usize).expect("delta decodes against its base")
+        }
         Compression::None => encoded.to_vec(),
         Compression::Zstd => zstd::bulk::decompress(encoded, raw_length as usize).expect("zstd frame decodes"),
         Compression::ZstdDict => {
             let (dict_id, frame) = encoded.split_at(32);
-            let dict = dicts.get(&BlobId(dict_id.try_into().expect("32 bytes"))).expect("the dictionary the blob names");
+            let dict = known.get(&BlobId(dict_id.try_into().expect("32 bytes"))).expect("the dictionary the blob names");
             zstd::bulk::Decompressor::with_dictionary(dict).expect("dictionary loads").decompress(frame, raw_length as usize).expect("zstd frame decodes with its dictionary")
         }
     }
@@ -712,6 +758,7 @@ fn gen_blobs() -> BlobVectors {
                 make_blob(&keys, BlobKind::Data, &sql_text(0..12)),
                 make_blob(&keys, BlobKind::Dict, &dict_bytes),
                 make_blob_with(&keys, BlobKind::Data, &sql_text(1000..1012), Some(&dict)),
+                make_delta_blob(&keys, &[&sql_text(0..5)[..], b"INSERT INTO accounts VALUES (5, 'edited', 0);\n", &sql_text(6..12)].concat(), &sql_text(0..12)),
             ]
         },
     }
@@ -722,7 +769,7 @@ fn blob_vectors() {
     let v: BlobVectors = load("blob.json");
     v.keys.check_fixed();
     let keys = v.keys.keys();
-    assert_eq!(v.blobs.len(), 4);
+    assert_eq!(v.blobs.len(), 5);
     let hello = &v.blobs[0];
     assert_eq!(hello.plaintext_text.as_deref(), Some("hello, snap\n"));
     assert_eq!(hello.compression, 0);
@@ -730,22 +777,25 @@ fn blob_vectors() {
     assert_eq!(v.blobs[1].compression, 1);
     assert_eq!((v.blobs[2].kind, v.blobs[3].kind, v.blobs[3].compression), (3, 0, 2));
     assert_eq!(unhex(&v.blobs[3].encoded_hex)[..32], unhex(&v.blobs[2].id), "compression 2 names its dictionary first");
-    let mut dicts = HashMap::new();
+    assert_eq!((v.blobs[4].compression, v.blobs[4].base.as_deref()), (3, Some(v.blobs[1].id.as_str())), "the delta's base is the second blob");
+    assert!(v.blobs[4].length < v.blobs[1].length, "a one-row edit is a small delta");
+    let mut known = HashMap::new();
     for b in &v.blobs {
-        let plain = check_blob(&keys, b, &dicts);
-        if b.kind == BlobKind::Dict as u8 {
-            dicts.insert(blob_id(&b.id), plain.clone());
-        }
+        let plain = check_blob(&keys, b, &known);
+        known.insert(blob_id(&b.id), plain.clone());
         // The writer's rule chose this compression.
-        if b.compression != 2 {
+        if b.compression < 2 {
             assert_eq!(u8::from(maybe_compress(&plain, 3).is_some()), b.compression, "compression choice for {}", b.id);
         }
     }
     // Without its dictionary, the last blob cannot be read.
-    let no_dicts = |d: &BlobId| Err(snap::Error::MissingBlob(d.to_hex()));
-    let b = &v.blobs[3];
-    let e = open_blob(&keys, BlobKind::Data, &blob_id(&b.id), Compression::ZstdDict, b.raw_length, &unhex(&b.sealed_hex), &no_dicts).unwrap_err();
-    assert!(matches!(e, snap::Error::MissingBlob(_)), "{e}");
+    let nothing = HashMap::new();
+    for b in &v.blobs[3..] {
+        let base = b.base.as_deref().map(blob_id);
+        let comp = Compression::try_from(b.compression).expect("known");
+        let e = open_blob(&keys, BlobKind::Data, &blob_id(&b.id), comp, b.raw_length, base.as_ref(), &unhex(&b.sealed_hex), &KnownBlobs(&nothing)).unwrap_err();
+        assert!(matches!(e, snap::Error::MissingBlob(_)), "{e}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -760,11 +810,21 @@ struct EntryJson {
     offset: u32,
     length: u32,
     raw_length: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base: Option<String>,
 }
 
 impl EntryJson {
     fn from_entry(e: &PackEntry) -> Self {
-        Self { kind: e.kind as u8, compression: e.compression as u8, id: e.id.to_hex(), offset: e.offset, length: e.length, raw_length: e.raw_length }
+        Self {
+            kind: e.kind as u8,
+            compression: e.compression as u8,
+            id: e.id.to_hex(),
+            offset: e.offset,
+            length: e.length,
+            raw_length: e.raw_length,
+            base: e.base.map(|b| b.to_hex()),
+        }
     }
     fn to_entry(&self) -> PackEntry {
         PackEntry {
@@ -774,6 +834,7 @@ impl EntryJson {
             offset: self.offset,
             length: self.length,
             raw_length: self.raw_length,
+            base: self.base.as_deref().map(blob_id),
         }
     }
 }
@@ -811,6 +872,9 @@ fn annotate_entry(a: &mut Annotated, e: &PackEntry, n: usize) {
     a.u32(e.offset, format!("entry {n}: offset {} (u32 LE)", e.offset));
     a.u32(e.length, format!("entry {n}: sealed length {} (u32 LE)", e.length));
     a.u32(e.raw_length, format!("entry {n}: plaintext length {} (u32 LE)", e.raw_length));
+    if let Some(b) = &e.base {
+        a.id(&b.0, format!("entry {n}: delta base blob id (compression 3 only)"));
+    }
 }
 
 fn annotate_pack_header(entries: &[PackEntry]) -> Vec<Field> {
@@ -836,6 +900,7 @@ fn build_pack(keys: &MasterKeys, blobs: &[BlobVector]) -> (Vec<u8>, Vec<PackEntr
             offset: u32::try_from(buf.len()).expect("small pack"),
             length: b.length,
             raw_length: b.raw_length,
+            base: b.base.as_deref().map(blob_id),
         });
         buf.extend_from_slice(&sealed);
     }
@@ -889,10 +954,10 @@ fn gen_pack(blobs: &[BlobVector]) -> PackVector {
                 error: "Invalid".into(),
             },
             RefusedHeader {
-                about: "count says 3 entries, 2 present".into(),
+                about: format!("count says {} entries, {} present", entries.len() + 1, entries.len()),
                 plain_hex: {
                     let mut h = header.clone();
-                    h[1] = 3;
+                    h[1] = u8::try_from(entries.len() + 1).expect("few entries");
                     hex::encode(h)
                 },
                 blobs_len,
@@ -930,7 +995,9 @@ fn pack_vector() {
     let header_plain = unhex(&v.header_plain_hex);
     assert_eq!(concat_fields(&v.header_fields), header_plain, "annotations add up to the header");
     assert_eq!(encode_pack_header(&entries), header_plain, "re-encoding the header is byte-identical");
-    assert_eq!(header_plain.len(), 5 + entries.len() * ENTRY_LEN);
+    let deltas = entries.iter().filter(|e| e.base.is_some()).count();
+    assert_eq!(header_plain.len(), 5 + entries.len() * ENTRY_LEN + deltas * 32, "46 bytes an entry, 78 with a base");
+    assert_eq!(deltas, 1, "the pack holds the delta blob of blob.json");
     let sealed_header = unhex(&v.header_sealed_hex);
     assert_eq!(keys.open(aad::PACK_HEADER, &sealed_header).expect("header opens"), header_plain);
     assert_eq!(hex::encode((sealed_header.len() as u32).to_le_bytes()), v.trailer_hex);
@@ -941,7 +1008,8 @@ fn pack_vector() {
         assert_eq!(e.id.to_hex(), b.id);
         let range = e.offset as usize..(e.offset + e.length) as usize;
         assert_eq!(hex::encode(&pack[range]), b.sealed_hex, "blob {} lies at its offset", b.id);
-        check_blob(&keys, b, &HashMap::new());
+        let known: HashMap<BlobId, Vec<u8>> = v.blobs.iter().map(|b| (blob_id(&b.id), unhex(&b.plaintext_hex))).collect();
+        check_blob(&keys, b, &known);
     }
     assert!(entries.iter().all(|e| !e.kind.is_metadata()), "a data pack holds only data blobs");
 
@@ -1030,7 +1098,7 @@ fn gen_index(pack: &PackVector) -> IndexVector {
             Refused { about: "unknown index version 2".into(), hex: hex::encode(bad_version), error: "UnknownVersion".into() },
             Refused { about: "blob kind 4".into(), hex: hex::encode(bad_kind), error: "UnknownTag".into() },
             Refused { about: "one trailing byte".into(), hex: hex::encode([plain.as_slice(), &[0]].concat()), error: "Trailing".into() },
-            Refused { about: "last byte missing".into(), hex: hex::encode(&plain[..plain.len() - 1]), error: "Invalid".into() },
+            Refused { about: "last byte missing".into(), hex: hex::encode(&plain[..plain.len() - 1]), error: "Truncated".into() },
         ],
     }
 }
@@ -2164,7 +2232,8 @@ impl MiniRepo<'_> {
         let bytes = self.files.get(&FileType::Pack.path(&pack.to_hex())).unwrap_or_else(|| panic!("pack {pack} missing"));
         let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
         let encoded = self.keys.open(&blob_aad(kind, id), sealed).unwrap_or_else(|err| panic!("blob {id}: {err}"));
-        let plain = raw_decompress(&encoded, e.compression, e.raw_length, &HashMap::new());
+        let known: HashMap<BlobId, Vec<u8>> = e.base.iter().map(|b| (*b, self.blob(b, BlobKind::Data))).collect();
+        let plain = raw_decompress(&encoded, e.compression, e.raw_length, e.base.as_ref(), &known);
         assert_eq!(plain.len(), e.raw_length as usize);
         assert_eq!(self.keys.blob_id(&plain), *id, "blob {id} verifies");
         plain
@@ -2321,8 +2390,9 @@ fn generate_vectors() {
     save("layout.json", &gen_layout());
     save("keyfile.json", &gen_keyfile());
     let blobs = gen_blobs();
-    // The data pack holds the two plain data blobs; a dict blob belongs in a metadata pack.
-    let pack = gen_pack(&blobs.blobs[..2]);
+    // The data pack holds the plain data blobs and the delta; a dict blob belongs in a
+    // metadata pack (and the dictionary-compressed blob is left out with it).
+    let pack = gen_pack(&[blobs.blobs[0].clone(), blobs.blobs[1].clone(), blobs.blobs[4].clone()]);
     save("blob.json", &blobs);
     save("index.json", &gen_index(&pack));
     save("pack.json", &pack);
