@@ -42,7 +42,7 @@ fn fill(repo_dir: &Path, cache: &Path, n: u64) {
                 .map(|i| {
                     let id = BlobId(*blake3::hash(&i.to_le_bytes()).as_bytes());
                     let offset = u32::try_from((i - start) * 4000).unwrap_or(0);
-                    PackEntry { kind: BlobKind::Data, compression: Compression::Zstd, id, offset, length: 4000, raw_length: 8192 }
+                    PackEntry { kind: BlobKind::Data, compression: Compression::Zstd, id, offset, length: 4000, raw_length: 8192, base: None }
                 })
                 .collect();
             packs.push(IndexPack { id: PackId(*blake3::hash(format!("pack {start}").as_bytes()).as_bytes()), entries });

@@ -18,7 +18,7 @@ use snap::format::config::ChunkerParams;
 use snap::format::pack::{BlobKind, Compression};
 use snap::format::BlobId;
 use snap::ops::backup::{backup, BackupOptions, Progress};
-use snap::repo::blob::{compress, open_blob, seal_blob, train_dict, Dict};
+use snap::repo::blob::{compress, delta, open_blob, seal_blob, train_dict, Dict, References};
 use snap::repo::Repository;
 
 /// Text shaped like a `pg_dump` COPY section: numbered rows of a chat table.
@@ -80,13 +80,39 @@ fn stages(c: &mut Criterion) {
             (id, comp, c.len() as u32, out)
         })
         .collect();
-    let d2 = Arc::clone(&dict);
-    let dicts = move |_: &BlobId| Ok(Arc::clone(&d2));
+    let refs = OneDict(Arc::clone(&dict));
     g.bench_function("open + unzstd + verify per chunk", |b| {
-        b.iter(|| sealed.iter().map(|(id, comp, n, s)| open_blob(&keys, BlobKind::Data, id, *comp, *n, s, &dicts).map_or(0, |p| p.len())).sum::<usize>());
+        b.iter(|| sealed.iter().map(|(id, comp, n, s)| open_blob(&keys, BlobKind::Data, id, *comp, *n, None, s, &refs).map_or(0, |p| p.len())).sum::<usize>());
+    });
+    // A chunk with one row edited, as a delta from its previous version.
+    let edited: Vec<Vec<u8>> = sample
+        .iter()
+        .map(|c| {
+            let mut e = c.to_vec();
+            let at = e.len() / 2;
+            let end = (at + 8).min(e.len());
+            e[at..end].fill(b'#');
+            e
+        })
+        .collect();
+    g.bench_function("delta against the previous version per chunk", |b| {
+        b.iter(|| sample.iter().zip(&edited).map(|(old, new)| delta(new, 3, old, new.len() / 5).map_or(0, |d| d.len())).sum::<usize>());
     });
     g.finish();
 }
+
+/// The bench's one dictionary, and no delta bases.
+struct OneDict(Arc<Dict>);
+
+impl References for OneDict {
+    fn dict(&self, _: &BlobId) -> snap::Result<Arc<Dict>> {
+        Ok(Arc::clone(&self.0))
+    }
+    fn base(&self, id: &BlobId) -> snap::Result<Arc<Vec<u8>>> {
+        Err(snap::Error::MissingBlob(id.to_hex()))
+    }
+}
+
 
 /// A whole backup of a 36 MB dump-like file into a fresh in-memory repository, then the same
 /// file again (everything deduplicated).
