@@ -13,8 +13,10 @@ use crate::repo::blob::{compressed_len, train_dict, Dict};
 use crate::repo::saver::BlobSaver;
 use crate::repo::Repository;
 
-/// New chunk bytes gathered before choosing (the chunks wait in memory meanwhile).
-pub const SAMPLE_BYTES: usize = 8 << 20;
+/// New chunk bytes gathered before choosing (the chunks wait in memory meanwhile). zstd's
+/// trainer takes about 0.1 s on this much dump text, and more samples gave no smaller dumps in
+/// `tools/bench-peers`.
+pub const SAMPLE_BYTES: usize = 2 << 20;
 /// Below this much sample text a trained dictionary is not worth storing.
 const MIN_TRAIN_BYTES: usize = 1 << 20;
 /// zstd's usual dictionary size; a dictionary costs this once per repository.
@@ -29,53 +31,92 @@ const GOOD_ENOUGH_PERMILLE: usize = 900;
 /// A dictionary must beat the alternative by this much (per mille) to be used at all.
 const WORTH_IT_PERMILLE: usize = 970;
 
-/// The dictionary for a stream whose first new chunks are `samples`, storing a newly trained one
-/// durably (see [`BlobSaver::save_durable`]) before returning it. `None`: compress plainly.
+/// What the stored dictionaries offer a stream.
+pub struct Stored {
+    /// The stored dictionary to use now, if any helps.
+    pub dict: Option<Arc<Dict>>,
+    /// Whether training a new one may pay (then call [`train`]).
+    pub train: bool,
+}
+
+/// Scores the stored dictionaries on a held-out share of `samples` (a stream's first new
+/// chunks): the best is used if it saves a tenth over plain zstd; otherwise training a new one
+/// is worth trying when the samples are large enough.
 ///
 /// # Errors
-/// Storing a new dictionary failed, or the local index cannot be read.
-pub fn choose(repo: &Repository, saver: &BlobSaver<'_>, samples: &[&[u8]]) -> Result<Option<Arc<Dict>>> {
+/// The local index cannot be read.
+pub fn stored(repo: &Repository, samples: &[&[u8]]) -> Result<Stored> {
     if samples.is_empty() {
-        return Ok(None);
+        return Ok(Stored { dict: None, train: false });
     }
     let level = repo.config.compression_level;
-    let step = samples.len().div_ceil(SCORE_CHUNKS).max(2);
-    let scored: Vec<&[u8]> = samples.iter().step_by(step).copied().collect();
-    let score = |d: Option<&Dict>| -> usize { scored.iter().map(|s| compressed_len(s, level, d)).sum() };
-    let plain = score(None);
-
-    let stored = repo.dictionaries()?;
+    let scored = scoring_set(samples);
+    let plain = score(&scored, level, None);
+    let ids = repo.dictionaries()?;
     let mut best: Option<(usize, Arc<Dict>)> = None;
-    for id in &stored {
+    for id in &ids {
         // A dictionary that cannot be read is not used; `check` reports the damage.
         let Ok(d) = repo.dict(id) else { continue };
-        let s = score(Some(&d));
+        let s = score(&scored, level, Some(&d));
         if best.as_ref().is_none_or(|(b, _)| s < *b) {
             best = Some((s, d));
         }
     }
-    let good = |size: usize, than: usize, permille: usize| size.saturating_mul(1000) <= than.saturating_mul(permille);
     if let Some((s, d)) = &best
         && good(*s, plain, GOOD_ENOUGH_PERMILLE)
     {
-        return Ok(Some(Arc::clone(d)));
+        return Ok(Stored { dict: Some(Arc::clone(d)), train: false });
     }
-    let fallback = best.filter(|(s, _)| good(*s, plain, WORTH_IT_PERMILLE));
     let total: usize = samples.iter().map(|s| s.len()).sum();
-    if total < MIN_TRAIN_BYTES || stored.len() >= MAX_DICTS {
-        return Ok(fallback.map(|(_, d)| d));
-    }
+    let dict = best.filter(|(s, _)| good(*s, plain, WORTH_IT_PERMILLE)).map(|(_, d)| d);
+    Ok(Stored { dict, train: total >= MIN_TRAIN_BYTES && ids.len() < MAX_DICTS })
+}
+
+/// Trains a dictionary on `samples` (less the scoring share) and stores it durably (see
+/// [`BlobSaver::save_durable`]) if it beats both plain zstd and `fallback` by 3 %; returns the
+/// dictionary to use from now on.
+///
+/// # Errors
+/// Storing the new dictionary failed.
+pub fn train(repo: &Repository, saver: &BlobSaver<'_>, samples: &[&[u8]], fallback: Option<Arc<Dict>>) -> Result<Option<Arc<Dict>>> {
+    let level = repo.config.compression_level;
+    let step = step(samples);
+    let scored = scoring_set(samples);
     let training: Vec<&[u8]> = samples.iter().enumerate().filter(|(i, _)| i % step != 0).map(|(_, s)| *s).collect();
-    let Some(bytes) = train_dict(&training, DICT_MAX_BYTES) else {
-        return Ok(fallback.map(|(_, d)| d));
-    };
+    let Some(bytes) = train_dict(&training, DICT_MAX_BYTES) else { return Ok(fallback) };
     let fresh = Dict { id: repo.keys.blob_id(&bytes), bytes };
-    let fresh_score = score(Some(&fresh));
-    let to_beat = fallback.as_ref().map_or(plain, |(s, _)| *s);
-    if !good(fresh_score, to_beat, WORTH_IT_PERMILLE) {
-        return Ok(fallback.map(|(_, d)| d));
+    let to_beat = fallback.as_deref().map_or_else(|| score(&scored, level, None), |d| score(&scored, level, Some(d)));
+    if !good(score(&scored, level, Some(&fresh)), to_beat, WORTH_IT_PERMILLE) {
+        return Ok(fallback);
     }
     let id = saver.save_durable(BlobKind::Dict, &fresh.bytes)?;
     debug_assert_eq!(id, fresh.id);
     Ok(Some(Arc::new(fresh)))
+}
+
+/// [`stored`], then [`train`] if that may pay: the whole choice, done at once.
+///
+/// # Errors
+/// As [`stored`] and [`train`].
+pub fn choose(repo: &Repository, saver: &BlobSaver<'_>, samples: &[&[u8]]) -> Result<Option<Arc<Dict>>> {
+    let s = stored(repo, samples)?;
+    if s.train { train(repo, saver, samples, s.dict) } else { Ok(s.dict) }
+}
+
+/// Every `step`-th sample is held out of training to score dictionaries.
+fn step(samples: &[&[u8]]) -> usize {
+    samples.len().div_ceil(SCORE_CHUNKS).max(2)
+}
+
+fn scoring_set<'a>(samples: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    samples.iter().step_by(step(samples)).copied().collect()
+}
+
+fn score(scored: &[&[u8]], level: i32, d: Option<&Dict>) -> usize {
+    scored.iter().map(|s| compressed_len(s, level, d)).sum()
+}
+
+/// Whether `size` is at most `permille`/1000 of `than`.
+fn good(size: usize, than: usize, permille: usize) -> bool {
+    size.saturating_mul(1000) <= than.saturating_mul(permille)
 }

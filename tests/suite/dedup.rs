@@ -283,9 +283,9 @@ fn edited_dump_is_stored_as_deltas_whose_bases_survive_prune() {
     env.snap(["forget", &id(&first)]).ok();
     let before = env.data_bytes();
     let pruned = env.snap(["prune", "--max-unused", "0%", "--json"]).ok().json();
-    // Only day one's tree and chunk lists go; its data (the bases) stays.
-    assert!(num(&pruned, "blobs_unused") <= 4 && num(&pruned, "bytes_freed") < 64 * 1024, "{pruned}");
-    assert!(env.data_bytes() + 64 * 1024 > before, "prune freed the bases of kept deltas: {pruned}");
+    // Day one's tree and chunk lists go, and the few chunks no delta was made from; its other
+    // chunks are bases and stay (without that rule prune frees most of day one's data).
+    assert!(num(&pruned, "bytes_freed") * 10 < before, "prune freed the bases of kept deltas: {pruned}");
     env.snap(["check", "--read-data"]).ok();
     assert!(env.snap(["dump", &id(&second), "/chat.sql"]).ok().raw_stdout == day2);
     // From a cold cache, through a restore as well.
