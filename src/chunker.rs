@@ -63,8 +63,17 @@ impl Chunker {
 
     /// A streaming splitter over `reader`.
     pub fn stream<R: Read>(&self, reader: R) -> ChunkStream<'_, R> {
-        let cap = (self.max * 4).max(8 << 20);
-        ChunkStream { chunker: self, reader, buf: vec![0; cap], pos: 0, len: 0, eof: false, total: 0 }
+        self.stream_sized(reader, None)
+    }
+
+    /// A streaming splitter over `reader`, whose length is about `size_hint` if given: the buffer
+    /// is no larger than the input needs (small files are common; a buffer per reading thread is
+    /// part of a backup's memory).
+    pub fn stream_sized<R: Read>(&self, reader: R, size_hint: Option<u64>) -> ChunkStream<'_, R> {
+        let full = (self.max * 2).max(1 << 20);
+        // One more byte than the file, so its end is seen in the first fill.
+        let cap = size_hint.and_then(|n| usize::try_from(n.saturating_add(1)).ok()).map_or(full, |n| n.clamp(4096, full));
+        ChunkStream { chunker: self, reader, buf: vec![0; cap], pos: 0, len: 0, eof: false, total: 0, full }
     }
 }
 
@@ -77,6 +86,8 @@ pub struct ChunkStream<'c, R> {
     len: usize,
     eof: bool,
     total: u64,
+    /// The size the buffer may grow to when the input is longer than its hint.
+    full: usize,
 }
 
 impl<R: Read> ChunkStream<'_, R> {
@@ -85,6 +96,10 @@ impl<R: Read> ChunkStream<'_, R> {
             self.buf.copy_within(self.pos..self.len, 0);
             self.len -= self.pos;
             self.pos = 0;
+        }
+        // Longer than the hint said: grow, so every cut still sees `max` bytes ahead.
+        if self.buf.len() < self.full && self.buf.len() - self.len < self.chunker.max {
+            self.buf.resize(self.full, 0);
         }
         while !self.eof && self.len < self.buf.len() {
             match self.reader.read(&mut self.buf[self.len..]) {
@@ -161,7 +176,9 @@ mod tests {
             let data = pseudo_random(len, seed);
             let c = Chunker::new(SMALL, seed | 1);
             let whole: Vec<Vec<u8>> = c.split(&data).into_iter().map(<[u8]>::to_vec).collect();
-            let mut s = c.stream(Dribble(&data, step));
+            // A hint that is right, too small or absent must not change the chunks.
+            let hint = match step % 3 { 0 => None, 1 => Some(len as u64), _ => Some((len / 3) as u64) };
+            let mut s = c.stream_sized(Dribble(&data, step), hint);
             let mut streamed = Vec::new();
             while let Some(ch) = s.next_chunk().map_err(|e| TestCaseError::fail(e.to_string()))? {
                 prop_assert!(ch.len() <= 1024);

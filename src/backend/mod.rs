@@ -132,7 +132,8 @@ impl Backend {
     /// # Errors
     /// Storage errors; a missing file is reported with [`Backend::is_not_found`] true.
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
-        self.op.read(path).map(|b| b.to_vec()).map_err(|e| be("read", path, e))
+        let size = self.op.stat(path).map_err(|e| be("read", path, e))?.content_length();
+        self.read_range(path, 0, size)
     }
 
     /// Reads `len` bytes at `offset`.
@@ -140,8 +141,10 @@ impl Backend {
     /// # Errors
     /// Storage errors, or a file shorter than asked.
     pub fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let opts = opendal::options::ReadOptions { range: (offset..offset + len).into(), ..Default::default() };
-        let buf = self.op.read_options(path, opts).map_err(|e| be("read", path, e))?.to_vec();
+        // Straight into one buffer of the final size: no second copy of a 16 MiB pack in memory.
+        let mut buf = Vec::with_capacity(usize::try_from(len).map_err(|_| Error::corrupt("file", path, "too large to read"))?);
+        let reader = self.op.reader(path).map_err(|e| be("read", path, e))?;
+        reader.read_into(&mut buf, offset..offset + len).map_err(|e| be("read", path, e))?;
         if buf.len() as u64 != len {
             return Err(Error::corrupt("file", path, format!("wanted {len} bytes at {offset}, got {}", buf.len())));
         }

@@ -124,7 +124,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
     let tree_result = std::thread::scope(|s| {
         let (ev_tx, ev_rx) = bounded::<Event>(4096);
         let (job_tx, job_rx) = bounded::<FileJob>(threads * 4);
-        let (store_tx, store_rx) = bounded::<StoreJob>(threads * 2);
+        let (store_tx, store_rx) = bounded::<StoreJob>(threads);
         for _ in 0..threads {
             let rx = store_rx.clone();
             let ctx = &ctx;
@@ -430,9 +430,9 @@ fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<StoreJob>) 
 /// ([`dictionary::choose`]; training a new one on 2 MiB takes about a tenth of a second). Each
 /// new chunk of a stream is also offered a delta base: the chunk of the previous version that
 /// stood where it stands ([`Aligner`]).
-fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sender<StoreJob>, previous: Option<&PreviousVersion>) -> std::io::Result<(Vec<BlobId>, u64)> {
+fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, store: &Sender<StoreJob>, previous: Option<&PreviousVersion>, size_hint: Option<u64>) -> std::io::Result<(Vec<BlobId>, u64)> {
     let mut ids = Vec::new();
-    let mut stream = chunker.stream(reader);
+    let mut stream = chunker.stream_sized(reader, size_hint);
     // New chunks held back while the dictionary is not chosen yet.
     let mut held: Option<(Vec<StoreJob>, usize)> = (previous.is_some() && !ctx.dry_run).then(|| (Vec::new(), 0));
     let mut dict: Option<Arc<Dict>> = None;
@@ -497,7 +497,7 @@ fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<StoreJob
                 return None;
             }
         };
-        let (ids, n) = match chunk_reader(ctx, &ctx.file_chunker, &file, store, None) {
+        let (ids, n) = match chunk_reader(ctx, &ctx.file_chunker, &file, store, None, Some(node.size)) {
             Ok(r) => r,
             Err(e) => {
                 if !ctx.stopped() {
@@ -541,7 +541,7 @@ fn read_file(ctx: &Ctx<'_>, path: &Path, mut node: Node, store: &Sender<StoreJob
 /// Reads stdin or a command's output; any failure aborts the whole backup.
 fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousVersion, mut node: Node, store: &Sender<StoreJob>) -> Option<Node> {
     let result = match &spec.source {
-        StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, Some(previous))
+        StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, Some(previous), None)
             .map_err(|e| Error::CommandFailed(format!("reading standard input for /{}: {e}", spec.name))),
         StreamSource::Command(argv) => run_command(ctx, argv, previous, store),
     };
@@ -580,7 +580,7 @@ fn run_command(ctx: &Ctx<'_>, argv: &[OsString], previous: &PreviousVersion, sto
         .spawn()
         .map_err(|e| Error::CommandFailed(format!("cannot run `{shown}`: {e}")))?;
     let out = child.stdout.take().ok_or_else(|| Error::CommandFailed(format!("`{shown}`: no stdout")))?;
-    let read = chunk_reader(ctx, &ctx.stream_chunker, out, store, Some(previous));
+    let read = chunk_reader(ctx, &ctx.stream_chunker, out, store, Some(previous), None);
     if read.is_err() {
         let _ = child.kill();
     }

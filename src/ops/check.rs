@@ -263,7 +263,8 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
         progress.packs_total.store(present.len() as u64, Ordering::Relaxed);
         let found = Mutex::new(Vec::<(BlobId, Damage)>::new());
         let errors = Mutex::new(Vec::<String>::new());
-        present.par_iter().for_each(|(pid, _)| {
+        present.par_iter().for_each(|(pid, size)| {
+            let size = *size;
             let path = FileType::Pack.path(&pid.to_hex());
             let indexed = &packs_idx[pid];
             let fail_all = |reason: String| {
@@ -272,26 +273,51 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
                     f.push((e.id, Damage { pack: Some(*pid), reason: reason.clone() }));
                 }
             };
-            match repo.backend.read(&path) {
+            // Read in windows of whole blobs, hashing as we go, so memory stays a few MiB
+            // per thread whatever the pack size.
+            let mut hasher = blake3::Hasher::new();
+            let mut at = 0u64;
+            let mut unreadable = None;
+            for group in windows(indexed) {
+                let (start, len) = (at, group.iter().map(|e| u64::from(e.length)).sum::<u64>());
+                let bytes = match repo.backend.read_range(&path, start, len) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        unreadable = Some(e);
+                        break;
+                    }
+                };
+                progress.bytes_read.fetch_add(len, Ordering::Relaxed);
+                hasher.update(&bytes);
+                at += len;
+                for e in group {
+                    let from = u64::from(e.offset).saturating_sub(start) as usize;
+                    let sealed = bytes.get(from..from + e.length as usize);
+                    let r = match sealed {
+                        Some(s) if u64::from(e.offset) >= start => repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, e.base.as_ref(), s).map(|_| ()),
+                        _ => Err(Error::corrupt("blob", e.id, "outside its pack")),
+                    };
+                    if let Err(err) = r {
+                        errors.lock().push(format!("pack {}: {err}", pid.short()));
+                        found.lock().push((e.id, Damage { pack: Some(*pid), reason: err.to_string() }));
+                    }
+                }
+            }
+            let trailer = match unreadable {
+                Some(e) => Err(e),
+                None => size.checked_sub(at).ok_or_else(|| Error::corrupt("pack", pid, "shorter than its blobs")).and_then(|n| repo.backend.read_range(&path, at, n)),
+            };
+            match trailer {
                 Err(e) => {
                     errors.lock().push(format!("pack {pid}: {e}"));
                     fail_all(format!("pack {} cannot be read", pid.short()));
                 }
-                Ok(bytes) => {
-                    progress.bytes_read.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    if let Err(e) = repo.parse_pack(pid, &bytes).and_then(|h| if h == *indexed { Ok(()) } else { Err(Error::corrupt("pack", pid, "header does not match the index")) }) {
+                Ok(trailer) => {
+                    hasher.update(&trailer);
+                    if *hasher.finalize().as_bytes() != pid.0 {
+                        errors.lock().push(Error::corrupt("pack", pid, "content does not match its name").to_string());
+                    } else if let Err(e) = repo.parse_pack_trailer(pid, at, &trailer).and_then(|h| if h == *indexed { Ok(()) } else { Err(Error::corrupt("pack", pid, "header does not match the index")) }) {
                         errors.lock().push(e.to_string());
-                    }
-                    for e in indexed {
-                        let sealed = bytes.get(e.offset as usize..e.offset as usize + e.length as usize);
-                        let r = match sealed {
-                            Some(s) => repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, e.base.as_ref(), s).map(|_| ()),
-                            None => Err(Error::corrupt("blob", e.id, "outside its pack")),
-                        };
-                        if let Err(err) = r {
-                            errors.lock().push(format!("pack {}: {err}", pid.short()));
-                            found.lock().push((e.id, Damage { pack: Some(*pid), reason: err.to_string() }));
-                        }
                     }
                 }
             }
@@ -379,4 +405,25 @@ mod tests {
         }
         assert_eq!(total, packs.len());
     }
+}
+
+/// Bytes of blobs `check --read-data` reads at a time from one pack.
+const WINDOW: u64 = 2 << 20;
+
+/// A pack's entries (in offset order, tiling the blob area) cut into runs of about [`WINDOW`]
+/// bytes, each read with one request.
+fn windows(entries: &[PackEntry]) -> Vec<&[PackEntry]> {
+    let mut out = Vec::new();
+    let (mut from, mut bytes) = (0usize, 0u64);
+    for (i, e) in entries.iter().enumerate() {
+        bytes += u64::from(e.length);
+        if bytes >= WINDOW {
+            out.push(&entries[from..=i]);
+            (from, bytes) = (i + 1, 0);
+        }
+    }
+    if from < entries.len() {
+        out.push(&entries[from..]);
+    }
+    out
 }

@@ -44,6 +44,21 @@ impl Repository {
         decode_pack_header(&plain, start).map_err(|e| Error::decode("pack header", id, e))
     }
 
+    /// Decodes a pack's header from the pack's bytes after its blob area (`blobs_len` bytes):
+    /// the sealed header and its length.
+    ///
+    /// # Errors
+    /// A damaged header, or one that does not tile the blob area.
+    pub fn parse_pack_trailer(&self, id: &PackId, blobs_len: u64, trailer: &[u8]) -> Result<Vec<PackEntry>> {
+        let (start, hlen) = parse_tail(id, blobs_len + trailer.len() as u64, trailer)?;
+        if start != blobs_len {
+            return Err(Error::corrupt("pack", id, format!("header starts at {start}, blobs end at {blobs_len}")));
+        }
+        let sealed = trailer.get(..hlen as usize).ok_or_else(|| Error::corrupt("pack", id, "header out of range"))?;
+        let plain = self.keys.open(aad::PACK_HEADER, sealed).map_err(|e| Error::crypto("pack header", id, e))?;
+        decode_pack_header(&plain, start).map_err(|e| Error::decode("pack header", id, e))
+    }
+
     /// Verifies a whole pack's bytes against its id and decodes its header.
     ///
     /// # Errors

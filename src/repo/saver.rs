@@ -74,7 +74,7 @@ pub struct BlobSaver<'r> {
 impl<'r> BlobSaver<'r> {
     #[must_use]
     pub fn new(repo: &'r Repository) -> Self {
-        let (tx, rx) = bounded::<Upload>(1);
+        let (tx, rx) = bounded::<Upload>(0);
         let shared = Arc::new(Shared { pending: Mutex::new(Vec::new()), error: Mutex::new(None), packs: AtomicU64::new(0) });
         let uploaders = (0..UPLOAD_THREADS)
             .map(|_| {
