@@ -23,7 +23,7 @@ pub enum Error {
     #[error("repository is locked: {0}")]
     Locked(String),
     #[error("storage {op} {path}: {source}")]
-    Backend { op: &'static str, path: String, source: opendal::Error },
+    Backend { op: &'static str, path: String, source: Box<opendal::Error> },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{what} {name}: {source}")]

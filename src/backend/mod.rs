@@ -72,7 +72,7 @@ impl std::fmt::Debug for Backend {
 }
 
 fn be(op: &'static str, path: &str, source: opendal::Error) -> Error {
-    Error::Backend { op, path: path.to_string(), source }
+    Error::Backend { op, path: path.to_string(), source: Box::new(source) }
 }
 
 impl Backend {

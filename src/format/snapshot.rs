@@ -68,6 +68,24 @@ impl Snapshot {
     }
 }
 
+/// A snapshot with the given identity fields and nothing else, for tests of code that selects
+/// and groups snapshots.
+#[cfg(test)]
+pub(crate) fn sample(host: &str, time: &str, paths: &[&str], tags: &[&str]) -> Snapshot {
+    Snapshot {
+        version: SNAPSHOT_VERSION,
+        time: time.into(),
+        hostname: host.into(),
+        username: String::new(),
+        paths: paths.iter().map(|s| (*s).to_string()).collect(),
+        tags: tags.iter().map(|s| (*s).to_string()).collect(),
+        tree: crate::format::BlobId::default(),
+        parent: None,
+        program_version: String::new(),
+        summary: Summary::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

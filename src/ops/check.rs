@@ -379,6 +379,27 @@ fn attribute(repo: &Repository, snaps: &[(SnapshotId, crate::format::snapshot::S
     Ok(f.hits)
 }
 
+/// Bytes of blobs `check --read-data` reads at a time from one pack.
+const WINDOW: u64 = 2 << 20;
+
+/// A pack's entries (in offset order, tiling the blob area) cut into runs of about [`WINDOW`]
+/// bytes, each read with one request.
+fn windows(entries: &[PackEntry]) -> Vec<&[PackEntry]> {
+    let mut out = Vec::new();
+    let (mut from, mut bytes) = (0usize, 0u64);
+    for (i, e) in entries.iter().enumerate() {
+        bytes += u64::from(e.length);
+        if bytes >= WINDOW {
+            out.push(&entries[from..=i]);
+            (from, bytes) = (i + 1, 0);
+        }
+    }
+    if from < entries.len() {
+        out.push(&entries[from..]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,23 +428,3 @@ mod tests {
     }
 }
 
-/// Bytes of blobs `check --read-data` reads at a time from one pack.
-const WINDOW: u64 = 2 << 20;
-
-/// A pack's entries (in offset order, tiling the blob area) cut into runs of about [`WINDOW`]
-/// bytes, each read with one request.
-fn windows(entries: &[PackEntry]) -> Vec<&[PackEntry]> {
-    let mut out = Vec::new();
-    let (mut from, mut bytes) = (0usize, 0u64);
-    for (i, e) in entries.iter().enumerate() {
-        bytes += u64::from(e.length);
-        if bytes >= WINDOW {
-            out.push(&entries[from..=i]);
-            (from, bytes) = (i + 1, 0);
-        }
-    }
-    if from < entries.len() {
-        out.push(&entries[from..]);
-    }
-    out
-}

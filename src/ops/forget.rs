@@ -501,7 +501,6 @@ pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::BlobId;
     use jiff::civil::{date, Date};
 
     fn id(n: usize) -> SnapshotId {
@@ -810,18 +809,7 @@ mod tests {
     }
 
     fn snap(host: &str, time: &str, paths: &[&str], tags: &[&str]) -> Snapshot {
-        Snapshot {
-            version: 1,
-            time: time.into(),
-            hostname: host.into(),
-            username: String::new(),
-            paths: paths.iter().map(|s| (*s).to_string()).collect(),
-            tags: tags.iter().map(|s| (*s).to_string()).collect(),
-            tree: BlobId::default(),
-            parent: None,
-            program_version: String::new(),
-            summary: Default::default(),
-        }
+        crate::format::snapshot::sample(host, time, paths, tags)
     }
 
     fn opts(f: impl FnOnce(&mut ForgetOptions)) -> ForgetOptions {

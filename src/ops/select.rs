@@ -85,21 +85,9 @@ pub fn split_spec(spec: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::BlobId;
 
     fn snap(host: &str, tags: &[&str], paths: &[&str]) -> Snapshot {
-        Snapshot {
-            version: 1,
-            time: "2026-01-01T00:00:00Z".into(),
-            hostname: host.into(),
-            username: String::new(),
-            paths: paths.iter().map(|s| (*s).to_string()).collect(),
-            tags: tags.iter().map(|s| (*s).to_string()).collect(),
-            tree: BlobId::default(),
-            parent: None,
-            program_version: String::new(),
-            summary: Default::default(),
-        }
+        crate::format::snapshot::sample(host, "2026-01-01T00:00:00Z", paths, tags)
     }
 
     #[test]

@@ -150,7 +150,7 @@ fn looks_incompressible(data: &[u8]) -> bool {
     [&data[..PROBE_LEN], &data[mid..mid + PROBE_LEN]].iter().all(|probe| {
         with_compressor(1, None, |c| {
             let mut out = Vec::with_capacity(PROBE_LEN);
-            Some(c.compress_to_buffer(*probe, &mut out).is_err() || out.len() >= PROBE_LEN - PROBE_LEN / 32)
+            Some(c.compress_to_buffer(probe, &mut out).is_err() || out.len() >= PROBE_LEN - PROBE_LEN / 32)
         })
         .unwrap_or(false)
     })
