@@ -313,6 +313,8 @@ struct PreviousVersion {
     starts: Vec<u64>,
     /// Index of each id in `ids`.
     position: HashMap<BlobId, usize>,
+    /// Length of the previous version.
+    len: u64,
 }
 
 impl PreviousVersion {
@@ -328,11 +330,14 @@ impl PreviousVersion {
             }
         }
         let position = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        Self { ids, starts, position }
+        Self { ids, starts, position, len: at }
     }
 
     /// The old chunk covering byte `at` of the previous version.
     fn at(&self, at: u64) -> Option<BlobId> {
+        if at >= self.len {
+            return None;
+        }
         let i = self.starts.partition_point(|s| *s <= at).checked_sub(1)?;
         self.ids.get(i).copied()
     }
@@ -401,7 +406,8 @@ fn delta_base(repo: &Repository, previous: &BlobId) -> Option<(BlobId, Vec<u8>)>
         (Compression::ZstdDelta, None) => return None,
         _ => *previous,
     };
-    if loc.kind != BlobKind::Data {
+    let base = if id == *previous { loc } else { repo.locate(&id).ok()? };
+    if base.kind != BlobKind::Data || base.compression == Compression::ZstdDelta {
         return None;
     }
     let plain = repo.read_blob_ahead(&id).ok()?;
@@ -968,4 +974,49 @@ fn root_node_uid() -> u32 {
 
 fn root_node_gid() -> u32 {
     uzers::get_current_gid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> BlobId {
+        BlobId([n; 32])
+    }
+
+    fn previous(chunks: &[(u8, u64)]) -> PreviousVersion {
+        let ids: Vec<BlobId> = chunks.iter().map(|c| id(c.0)).collect();
+        let mut at = 0;
+        let starts = chunks
+            .iter()
+            .map(|c| {
+                at += c.1;
+                at - c.1
+            })
+            .collect();
+        let position = ids.iter().enumerate().map(|(i, b)| (*b, i)).collect();
+        PreviousVersion { ids, starts, position, len: at }
+    }
+
+    #[test]
+    fn aligner_matches_replaced_chunks_through_edits_splits_and_merges() {
+        // Old: a b c d e, 100 bytes each.
+        let old = previous(&[(1, 100), (2, 100), (3, 100), (4, 100), (5, 100)]);
+        let mut al = Aligner::new(&old);
+        assert_eq!(al.next(&id(1), 100), None, "shared chunk: an anchor");
+        assert_eq!(al.next(&id(20), 110), Some(id(2)), "b edited (grew by 10)");
+        assert_eq!(al.next(&id(3), 100), None, "c shared: re-anchors");
+        // d split in two by an edit: both halves map into d.
+        assert_eq!(al.next(&id(40), 45), Some(id(4)));
+        assert_eq!(al.next(&id(41), 60), Some(id(4)));
+        // e edited, after the split shifted everything by 5 bytes.
+        assert_eq!(al.next(&id(50), 100), Some(id(5)));
+        // Past the end of the old version: nothing to compare with.
+        assert_eq!(al.next(&id(60), 100), None);
+
+        // A stream with no previous version never offers a base.
+        let none = PreviousVersion::default();
+        let mut al = Aligner::new(&none);
+        assert_eq!(al.next(&id(1), 100), None);
+    }
 }
