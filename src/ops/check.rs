@@ -331,6 +331,12 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
         }
     }
 
+    // A delta is lost with its base (the snapshots name the delta, not the base).
+    let lost: Vec<(BlobId, BlobId)> = used.iter().filter_map(|id| bases.get(id).filter(|b| damaged_all.contains_key(*b)).map(|b| (*id, *b))).collect();
+    for (id, base) in lost {
+        damaged_all.entry(id).or_insert(Damage { pack: blobs.get(&id).copied(), reason: format!("blob {id} is stored as a delta of damaged blob {base}") });
+    }
+
     // Say which snapshots and paths each damaged blob costs.
     if !damaged_all.is_empty() {
         let hits = attribute(repo, &snaps, &damaged_all)?;

@@ -293,3 +293,27 @@ fn edited_dump_is_stored_as_deltas_whose_bases_survive_prune() {
     let out = env.restore(&id(&second), "r");
     assert!(fs::read(out.join("chat.sql")).unwrap() == day2);
 }
+
+#[test]
+fn check_names_the_snapshot_that_loses_a_delta_base() {
+    let env = Env::with_repo();
+    let first = stream_backup(&env, "chat.sql", &chat_rows(0..40_000, 0));
+    let packs = |env: &Env| -> std::collections::BTreeSet<std::path::PathBuf> {
+        fs::read_dir(env.repo().join("data")).unwrap().flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap()).map(|e| e.unwrap().path()).collect()
+    };
+    let day_one = packs(&env);
+    let second = stream_backup(&env, "chat.sql", &chat_rows(0..40_000, 97));
+    assert!(num(&second, "bytes_stored") < 200_000, "day two is deltas: {second}");
+    env.snap(["check"]).ok();
+    // Lose day one's packs: its chunks are day two's bases.
+    for p in &day_one {
+        fs::remove_file(p).unwrap();
+    }
+    let run = env.snap(["check"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let second_short = &id(&second)[..8];
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(out.contains("is stored as a delta of damaged blob"), "{out}");
+    assert!(out.contains(&format!("damages snapshot {second_short} /chat.sql")), "day two's snapshot is named: {out}");
+    assert!(out.contains(&id(&first)[..8]), "{out}");
+}
