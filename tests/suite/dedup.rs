@@ -2,25 +2,14 @@
 //! unchanged re-backups, edits inside big files and streams, identical content under several
 //! names, and compressible versus random data.
 
-use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{assert_same_tree, pseudo_random, restored, Env};
+use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env};
 
 const MIB: u64 = 1024 * 1024;
-
-fn backup_json<I, S>(env: &Env, args: I) -> Value
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut all: Vec<OsString> = vec!["backup".into(), "--json".into()];
-    all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
-    env.snap(all).ok().json()
-}
 
 fn stream_backup(env: &Env, name: &str, data: &[u8]) -> Value {
     env.snap_stdin(["backup", "--json", "--stdin", "--stdin-filename", name], data).ok().json()

@@ -14,22 +14,11 @@ use std::process::{Command, Stdio};
 use filetime::FileTime;
 use serde_json::Value;
 
-use crate::util::{assert_same_tree, pseudo_random, restored, Env};
+use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// `snap backup --json ARGS`, which must succeed; the JSON summary.
-fn backup_json<I, S>(env: &Env, args: I) -> Value
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut all: Vec<OsString> = vec!["backup".into(), "--json".into()];
-    all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
-    env.snap(all).ok().json()
-}
 
 fn snapshot_id(v: &Value) -> String {
     let id = v["snapshot_id"].as_str().unwrap_or_else(|| panic!("no snapshot id in {v}")).to_string();

@@ -196,3 +196,14 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 pub fn restored(target: &Path, original: &Path) -> PathBuf {
     target.join(original.strip_prefix("/").expect("absolute path"))
 }
+
+/// `snap backup --json ARGS`, which must succeed; the JSON summary.
+pub fn backup_json<I, S>(env: &Env, args: I) -> serde_json::Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut all: Vec<std::ffi::OsString> = vec!["backup".into(), "--json".into()];
+    all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+    env.snap(all).ok().json()
+}
