@@ -32,11 +32,11 @@ const GOOD_ENOUGH_PERMILLE: usize = 900;
 const WORTH_IT_PERMILLE: usize = 970;
 
 /// What the stored dictionaries offer a stream.
-pub struct Stored {
+struct Stored {
     /// The stored dictionary to use now, if any helps.
-    pub dict: Option<Arc<Dict>>,
+    dict: Option<Arc<Dict>>,
     /// Whether training a new one may pay (then call [`train`]).
-    pub train: bool,
+    train: bool,
 }
 
 /// Scores the stored dictionaries on a held-out share of `samples` (a stream's first new
@@ -45,7 +45,7 @@ pub struct Stored {
 ///
 /// # Errors
 /// The local index cannot be read.
-pub fn stored(repo: &Repository, samples: &[&[u8]]) -> Result<Stored> {
+fn stored(repo: &Repository, samples: &[&[u8]]) -> Result<Stored> {
     if samples.is_empty() {
         return Ok(Stored { dict: None, train: false });
     }
@@ -78,7 +78,7 @@ pub fn stored(repo: &Repository, samples: &[&[u8]]) -> Result<Stored> {
 ///
 /// # Errors
 /// Storing the new dictionary failed.
-pub fn train(repo: &Repository, saver: &BlobSaver<'_>, samples: &[&[u8]], fallback: Option<Arc<Dict>>) -> Result<Option<Arc<Dict>>> {
+fn train(repo: &Repository, saver: &BlobSaver<'_>, samples: &[&[u8]], fallback: Option<Arc<Dict>>) -> Result<Option<Arc<Dict>>> {
     let level = repo.config.compression_level;
     let step = step(samples);
     let scored = scoring_set(samples);

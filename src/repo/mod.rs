@@ -316,10 +316,8 @@ impl Repository {
         if loc.kind != BlobKind::Dict || loc.compression == Compression::ZstdDict {
             return Err(Error::corrupt("dictionary", id, "the index does not list it as a dictionary blob"));
         }
-        let path = FileType::Pack.path(&loc.pack.to_hex());
-        let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
-        let bytes = blob::open_blob(&self.keys, loc.kind, id, loc.compression, loc.raw_length, None, &sealed, &NoReferences)?;
-        let d = Arc::new(blob::Dict { id: *id, bytes });
+        // With that checked, reading it never asks for another dictionary.
+        let d = Arc::new(blob::Dict { id: *id, bytes: self.read_blob(id)? });
         self.dicts.lock().insert(*id, Arc::clone(&d));
         Ok(d)
     }
@@ -426,18 +424,6 @@ impl blob::References for Repository {
             return Err(Error::corrupt("delta base", id, "not a plain data blob"));
         }
         Ok(Arc::new(self.read_blob_ahead(id)?))
-    }
-}
-
-/// For blobs that may not refer to others (dictionaries).
-struct NoReferences;
-
-impl blob::References for NoReferences {
-    fn dict(&self, id: &BlobId) -> Result<Arc<blob::Dict>> {
-        Err(Error::corrupt("dictionary", id, "a dictionary cannot use a dictionary"))
-    }
-    fn base(&self, id: &BlobId) -> Result<Arc<Vec<u8>>> {
-        Err(Error::corrupt("delta base", id, "only data blobs are deltas"))
     }
 }
 

@@ -153,12 +153,18 @@ impl<'r> BlobSaver<'r> {
     /// A failed upload earlier in the session, or sealing errors.
     pub fn store(&self, kind: BlobKind, id: &BlobId, plain: &[u8], dict: Option<&Dict>) -> Result<()> {
         self.check_failed()?;
+        let (compression, raw_length, sealed) = self.seal(kind, id, plain, dict)?;
+        self.store_sealed(kind, id, compression, raw_length, None, &sealed)
+    }
+
+    /// Compresses and seals a new blob, and counts it as added.
+    fn seal(&self, kind: BlobKind, id: &BlobId, plain: &[u8], dict: Option<&Dict>) -> Result<(Compression, u32, Vec<u8>)> {
         let mut sealed = Vec::with_capacity(plain.len() + crate::crypto::OVERHEAD + ID_LEN);
         let compression = seal_blob(&self.repo.keys, kind, id, plain, self.repo.config.compression_level, dict, &mut sealed)?;
         let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
-        self.store_sealed(kind, id, compression, raw_length, None, &sealed)
+        Ok((compression, raw_length, sealed))
     }
 
     /// Packs data blob `id` (of `raw_length` bytes) as `frame`, a delta from data blob `base`
@@ -213,12 +219,8 @@ impl<'r> BlobSaver<'r> {
         if !self.claim(&id)? {
             return Ok(id);
         }
-        let mut buf = Vec::with_capacity(plain.len() + crate::crypto::OVERHEAD);
-        let compression = seal_blob(&self.repo.keys, kind, &id, plain, self.repo.config.compression_level, None, &mut buf)?;
+        let (compression, raw_length, buf) = self.seal(kind, &id, plain, None)?;
         let length = u32::try_from(buf.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
-        let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
-        self.blobs_added.fetch_add(1, Ordering::Relaxed);
-        self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
         self.bytes_stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
         let entries = vec![PackEntry { kind, compression, id, offset: 0, length, raw_length, base: None }];
         let pack = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
