@@ -102,6 +102,9 @@ fn print_report(g: &GlobalArgs, r: &ForgetReport) {
     for group in &r.groups {
         print_group(group, r.dry_run);
     }
+    for id in &r.unreadable_removed {
+        println!("{} unreadable snapshot {}", if r.dry_run { "would remove" } else { "removed" }, id.short());
+    }
     let verb = if r.dry_run { "would remove" } else { "removed" };
     println!("{verb} {} snapshot(s), kept {}", r.removed(), r.kept());
 }

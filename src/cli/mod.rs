@@ -170,7 +170,11 @@ impl GlobalArgs {
         let backend = Backend::open(loc, false)?;
         Repository::probe(&backend)?;
         let password = self.password(false)?;
-        Ok(Repository::open(backend, &password, &self.cache_root()?)?)
+        let mut repo = Repository::open(backend, &password, &self.cache_root()?)?;
+        if !self.quiet {
+            repo.on_warning(|w| eprintln!("snap: warning: {w}"));
+        }
+        Ok(repo)
     }
 
     /// Opens the repository, takes a lock of `kind`, then brings the local index up to date.

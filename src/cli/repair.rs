@@ -35,6 +35,9 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
             for u in &r.unreadable {
                 eprintln!("error: {u}");
             }
+            for k in &r.index_files_kept {
+                eprintln!("warning: {k}");
+            }
             if r.unreadable.is_empty() {
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -15,6 +15,8 @@ const CF_INDEX_FILES: &str = "index_files";
 const CF_TREES: &str = "trees";
 /// Ids of dict blobs (a handful), so a backup can list them without scanning every blob.
 const CF_DICTS: &str = "dicts";
+/// Ids of the packs ingested index files name, so packs no index names can be found.
+const CF_PACKS: &str = "packs";
 const LOC_LEN: usize = ID_LEN + 1 + 1 + 4 + 4 + 4;
 
 /// Where one blob is stored.
@@ -123,14 +125,22 @@ impl LocalIndex {
         blobs.set_compression_type(rocksdb::DBCompressionType::None);
         let mut trees = Options::default();
         trees.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // A cache written before a column family existed has ingested index files without
+        // filling it: start its locations afresh.
+        let stale = DB::list_cf(&opts, path).is_ok_and(|have| !have.iter().any(|c| c == CF_PACKS));
         let cfs = vec![
             ColumnFamilyDescriptor::new(CF_BLOBS, blobs),
             ColumnFamilyDescriptor::new(CF_INDEX_FILES, Options::default()),
             ColumnFamilyDescriptor::new(CF_TREES, trees),
             ColumnFamilyDescriptor::new(CF_DICTS, Options::default()),
+            ColumnFamilyDescriptor::new(CF_PACKS, Options::default()),
         ];
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| Error::Index { path: path.to_path_buf(), source: e })?;
-        Ok(Self { db: Some(db), path: path.to_path_buf(), private })
+        let index = Self { db: Some(db), path: path.to_path_buf(), private };
+        if stale {
+            index.clear_locations()?;
+        }
+        Ok(index)
     }
 
     fn db(&self) -> Result<&DB> {
@@ -193,8 +203,10 @@ impl LocalIndex {
         let blobs = self.cf(CF_BLOBS)?;
         let files = self.cf(CF_INDEX_FILES)?;
         let dicts = self.cf(CF_DICTS)?;
+        let packs = self.cf(CF_PACKS)?;
         let mut batch = WriteBatch::default();
         for p in &file.packs {
+            batch.put_cf(packs, p.id.0, []);
             for e in &p.entries {
                 batch.put_cf(blobs, e.id.0, BlobLocation::new(p.id, e).encode());
                 if e.kind == BlobKind::Dict {
@@ -211,7 +223,7 @@ impl LocalIndex {
     /// # Errors
     /// RocksDB write errors.
     pub fn clear_locations(&self) -> Result<()> {
-        for name in [CF_BLOBS, CF_INDEX_FILES, CF_DICTS] {
+        for name in [CF_BLOBS, CF_INDEX_FILES, CF_DICTS, CF_PACKS] {
             let cf = self.cf(name)?;
             self.db()?.delete_range_cf(cf, &[0u8; 0][..], &[0xffu8; ID_LEN + 1][..]).map_err(|e| self.err(e))?;
         }
@@ -230,6 +242,15 @@ impl LocalIndex {
             out.extend(BlobId::from_slice(&k));
         }
         Ok(out)
+    }
+
+    /// Whether an ingested index file names pack `id`.
+    ///
+    /// # Errors
+    /// RocksDB read errors.
+    pub fn has_pack(&self, id: &PackId) -> Result<bool> {
+        let cf = self.cf(CF_PACKS)?;
+        Ok(self.db()?.get_pinned_cf(cf, id.0).map_err(|e| self.err(e))?.is_some())
     }
 
     /// A decoded tree's plaintext, if cached.
@@ -302,10 +323,28 @@ mod tests {
         assert_eq!(loc, BlobLocation::new(PackId([9; 32]), &e));
         assert_eq!(idx.get(&BlobId([5; 32])).unwrap().unwrap().base, Some(BlobId([6; 32])));
         assert!(idx.contains(&BlobId([3; 32])).unwrap());
+        assert!(idx.has_pack(&PackId([9; 32])).unwrap());
+        assert!(!idx.has_pack(&PackId([8; 32])).unwrap());
         assert!(!idx.contains(&BlobId([4; 32])).unwrap());
         assert_eq!(idx.ingested().unwrap(), HashSet::from([IndexId([1; 32])]));
         idx.clear_locations().unwrap();
         assert!(idx.get(&BlobId([3; 32])).unwrap().is_none());
+        assert!(!idx.has_pack(&PackId([9; 32])).unwrap());
         assert!(idx.ingested().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_cache_from_before_the_packs_family_is_rebuilt() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("db");
+        {
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            let db = DB::open_cf(&opts, &path, [CF_BLOBS, CF_INDEX_FILES, CF_TREES, CF_DICTS]).unwrap();
+            db.put_cf(db.cf_handle(CF_INDEX_FILES).unwrap(), [1u8; 32], []).unwrap();
+        }
+        let idx = LocalIndex::open(&path).unwrap();
+        assert!(idx.ingested().unwrap().is_empty(), "index files ingested without their packs must be ingested again");
     }
 }

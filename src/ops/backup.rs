@@ -87,6 +87,9 @@ pub struct BackupOutcome {
 pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, cancel: &AtomicBool) -> Result<BackupOutcome> {
     let started = Instant::now();
     let root = plan_sources(opts)?;
+    if !opts.dry_run {
+        super::adopt::adopt_orphans(repo)?;
+    }
     let excludes = Excludes::new(&opts.excludes, &opts.exclude_files)?;
     let hostname = match &opts.host {
         Some(h) => h.clone(),

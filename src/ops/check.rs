@@ -11,7 +11,6 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::walk::{walk, Visitor};
-use crate::backend::FileType;
 use crate::error::{Error, Result};
 use crate::format::pack::{BlobKind, PackEntry};
 use crate::format::{BlobId, IndexId, PackId, SnapshotId};
@@ -148,11 +147,12 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
     let mut report = CheckReport::default();
 
     // Index files, read from the repository itself (not the cache).
-    let index_ids: Vec<IndexId> = repo.backend.list(FileType::Index)?.iter().filter_map(|n| n.parse().ok()).collect();
+    let index_ids: Vec<IndexId> = repo.ids()?;
     report.index_files = index_ids.len();
     let loaded: Vec<_> = index_ids.par_iter().map(|id| (*id, repo.load_index_file(id))).collect();
     let mut packs_idx: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
     let mut blobs: HashMap<BlobId, PackId> = HashMap::new();
+    let mut raw_len: HashMap<BlobId, u32> = HashMap::new();
     let mut bases: HashMap<BlobId, BlobId> = HashMap::new();
     for (id, file) in loaded {
         match file {
@@ -160,6 +160,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
                 for p in f.packs {
                     for e in &p.entries {
                         blobs.entry(e.id).or_insert(p.id);
+                        raw_len.entry(e.id).or_insert(e.raw_length);
                         if let Some(b) = e.base {
                             bases.insert(e.id, b);
                         }
@@ -178,7 +179,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
     report.blobs = blobs.len();
 
     // Packs: present, and of the size the index implies.
-    let listed: HashSet<PackId> = repo.backend.list(FileType::Pack)?.iter().filter_map(|n| n.parse().ok()).collect();
+    let listed: HashSet<PackId> = repo.ids::<PackId>()?.into_iter().collect();
     report.packs = listed.len();
     let mut damaged: HashMap<BlobId, Damage> = HashMap::new();
     let mut present: Vec<(PackId, u64)> = Vec::new();
@@ -194,7 +195,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
             continue;
         }
         let want = pack_size(entries);
-        match repo.backend.size(&FileType::Pack.path(&pid.to_hex())) {
+        match repo.pack_file_size(pid) {
             Ok(size) if size == want => present.push((*pid, size)),
             Ok(size) => {
                 report.errors.push(format!("pack {pid} is {size} bytes but its index implies {want}"));
@@ -210,19 +211,19 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
     }
 
     // Snapshots and everything they reference.
-    let snap_ids: Vec<SnapshotId> = repo.backend.list(FileType::Snapshot)?.iter().filter_map(|n| n.parse().ok()).collect();
-    let mut snaps = Vec::new();
-    for id in &snap_ids {
-        match repo.load_snapshot(id) {
-            Ok(s) => snaps.push((*id, s)),
-            Err(e) => report.errors.push(format!("snapshot {}: {e}", id.short())),
-        }
+    let scan = repo.scan_snapshots()?;
+    for (id, e) in &scan.unreadable {
+        report.errors.push(format!("snapshot {} cannot be read: {e} (`snap forget {id}` removes it)", id.short()));
     }
+    let snaps = scan.readable;
     report.snapshots = snaps.len();
     struct Structure<'b> {
         blobs: &'b HashMap<BlobId, PackId>,
+        raw_len: &'b HashMap<BlobId, u32>,
         used: HashSet<BlobId>,
         damaged: HashMap<BlobId, Damage>,
+        /// Files whose chunks do not add up to the size their node records.
+        sizes: Vec<String>,
     }
     impl Visitor for Structure<'_> {
         fn blob(&mut self, _: BlobKind, id: &BlobId, _: &str) {
@@ -234,13 +235,21 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
         fn damaged(&mut self, _: BlobKind, id: &BlobId, _: &str, err: Error) {
             self.damaged.entry(*id).or_insert(Damage { pack: self.blobs.get(id).copied(), reason: err.to_string() });
         }
+        fn file(&mut self, path: &str, size: u64, chunks: &[BlobId]) {
+            // Chunks missing from the index are reported as such; only a whole sum is compared.
+            let sum: Option<u64> = chunks.iter().map(|c| self.raw_len.get(c).map(|l| u64::from(*l))).sum();
+            if let Some(sum) = sum.filter(|s| *s != size) {
+                self.sizes.push(format!("file {path}: its node says {size} bytes but its chunks hold {sum}"));
+            }
+        }
     }
-    let mut st = Structure { blobs: &blobs, used: HashSet::new(), damaged: std::mem::take(&mut damaged) };
+    let mut st = Structure { blobs: &blobs, raw_len: &raw_len, used: HashSet::new(), damaged: std::mem::take(&mut damaged), sizes: Vec::new() };
     let mut seen = HashSet::new();
     for (_, s) in &snaps {
         walk(repo, &s.tree, "/", true, &mut seen, &mut st)?;
     }
-    let Structure { mut used, damaged: mut damaged_all, .. } = st;
+    let Structure { mut used, damaged: mut damaged_all, sizes, .. } = st;
+    report.errors.extend(sizes);
     // A delta needs its base: the base counts as used, and a delta whose base no index names
     // is damaged.
     let deltas: Vec<(BlobId, BlobId)> = used.iter().filter_map(|id| bases.get(id).map(|b| (*id, *b))).collect();
@@ -265,7 +274,6 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
         let errors = Mutex::new(Vec::<String>::new());
         present.par_iter().for_each(|(pid, size)| {
             let size = *size;
-            let path = FileType::Pack.path(&pid.to_hex());
             let indexed = &packs_idx[pid];
             let fail_all = |reason: String| {
                 let mut f = found.lock();
@@ -280,7 +288,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
             let mut unreadable = None;
             for group in windows(indexed) {
                 let (start, len) = (at, group.iter().map(|e| u64::from(e.length)).sum::<u64>());
-                let bytes = match repo.backend.read_range(&path, start, len) {
+                let bytes = match repo.read_pack_range(pid, start, len) {
                     Ok(b) => b,
                     Err(e) => {
                         unreadable = Some(e);
@@ -305,7 +313,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
             }
             let trailer = match unreadable {
                 Some(e) => Err(e),
-                None => size.checked_sub(at).ok_or_else(|| Error::corrupt("pack", pid, "shorter than its blobs")).and_then(|n| repo.backend.read_range(&path, at, n)),
+                None => size.checked_sub(at).ok_or_else(|| Error::corrupt("pack", pid, "shorter than its blobs")).and_then(|n| repo.read_pack_range(pid, at, n)),
             };
             match trailer {
                 Err(e) => {

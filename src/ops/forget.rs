@@ -12,9 +12,9 @@ use jiff::{Span, Timestamp, Zoned};
 use serde::Serialize;
 
 use super::select::SnapshotFilter;
-use crate::backend::FileType;
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
+use crate::repo::SnapshotScan;
 use crate::format::SnapshotId;
 use crate::repo::Repository;
 
@@ -407,6 +407,8 @@ pub struct ForgetGroup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForgetReport {
     pub groups: Vec<ForgetGroup>,
+    /// Snapshot files that could not be read, removed because their ids were given.
+    pub unreadable_removed: Vec<SnapshotId>,
     /// Nothing was deleted.
     pub dry_run: bool,
 }
@@ -415,7 +417,7 @@ impl ForgetReport {
     /// Snapshots removed (or, in a dry run, to be removed).
     #[must_use]
     pub fn removed(&self) -> usize {
-        self.groups.iter().map(|g| g.remove.len()).sum()
+        self.groups.iter().map(|g| g.remove.len()).sum::<usize>() + self.unreadable_removed.len()
     }
 
     /// Snapshots kept.
@@ -488,14 +490,46 @@ fn decide_group(group: GroupKey, members: &[&(SnapshotId, Snapshot)], opts: &For
 /// failure stay deleted).
 pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
     opts.validate()?;
-    let all = repo.snapshots()?;
-    let groups = plan(&all, opts)?;
-    if !opts.dry_run {
-        for r in groups.iter().flat_map(|g| &g.remove) {
-            repo.backend.delete(&FileType::Snapshot.path(&r.id.to_hex()))?;
+    let scan = repo.scan_snapshots()?;
+    // An id that names a snapshot file that cannot be read removes that file: it is the one way
+    // to get rid of a damaged snapshot. A policy never removes what it cannot read.
+    let (mut readable_ids, mut unreadable) = (Vec::new(), Vec::new());
+    for spec in &opts.ids {
+        match unreadable_match(spec, &scan)? {
+            Some(id) => {
+                if !unreadable.contains(&id) {
+                    unreadable.push(id);
+                }
+            }
+            None => readable_ids.push(spec.clone()),
         }
     }
-    Ok(ForgetReport { groups, dry_run: opts.dry_run })
+    let groups = if opts.ids.is_empty() || !readable_ids.is_empty() {
+        plan(&scan.readable, &ForgetOptions { ids: readable_ids, ..opts.clone() })?
+    } else {
+        Vec::new()
+    };
+    if !opts.dry_run {
+        for id in groups.iter().flat_map(|g| &g.remove).map(|r| r.id).chain(unreadable.iter().copied()) {
+            repo.delete_snapshot(&id)?;
+        }
+    }
+    Ok(ForgetReport { groups, unreadable_removed: unreadable, dry_run: opts.dry_run })
+}
+
+/// The unreadable snapshot `spec` names, if it names one and no readable snapshot.
+fn unreadable_match(spec: &str, scan: &SnapshotScan) -> Result<Option<SnapshotId>> {
+    if spec == "latest" || spec.len() < 4 {
+        return Ok(None);
+    }
+    let lower = spec.to_ascii_lowercase();
+    let hits: Vec<SnapshotId> = scan.unreadable.iter().map(|(id, _)| *id).filter(|id| id.to_hex().starts_with(&lower)).collect();
+    let readable_hit = scan.readable.iter().any(|(id, _)| id.to_hex().starts_with(&lower));
+    match (hits.as_slice(), readable_hit) {
+        ([], _) => Ok(None),
+        ([one], false) => Ok(Some(*one)),
+        _ => Err(Error::AmbiguousSnapshot(spec.to_string())),
+    }
 }
 
 #[cfg(test)]

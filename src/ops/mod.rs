@@ -1,6 +1,7 @@
 //! The verbs: each takes an open repository and options, does the work, and returns a typed
 //! result for the CLI to print.
 
+pub mod adopt;
 pub mod backup;
 pub mod check;
 pub mod dictionary;

@@ -6,8 +6,6 @@
 use std::collections::{HashMap, HashSet};
 
 use super::walk::referenced;
-use crate::backend::FileType;
-use crate::crypto::aad;
 use crate::error::{Error, Result};
 use crate::format::pack::{BlobKind, IndexFile, IndexPack, PackEntry};
 use crate::format::{BlobId, IndexId, PackId};
@@ -66,57 +64,162 @@ struct PackInfo {
     size: u64,
 }
 
-/// Runs prune. The caller must hold an exclusive lock.
+/// What prune will do, decided before anything is written.
+struct Plan {
+    /// For every blob that stays, the pack it stays in (the first, in index order, that has it).
+    owner: HashMap<BlobId, PackId>,
+    /// Packs with nothing that stays.
+    delete: Vec<PackId>,
+    /// Partly used packs whose staying blobs are copied out before the pack is deleted.
+    repack: Vec<PackId>,
+}
+
+/// Decides what stays and where. `used` is what the snapshots reach.
+///
+/// What stays is closed under "needs": a delta needs its base, and every entry of a pack that is
+/// kept as it is stays in the index (a pack is indexed whole), so the base of every delta in a
+/// kept pack stays too, even when no snapshot uses that delta. Without that rule a kept pack's
+/// unused delta outlives its base, and a later backup that deduplicates against it stores a
+/// blob nobody can read. Keeping a base can turn a deleted pack into a partly used one, so the
+/// decision is repeated until nothing more is needed. A kept pack's unused delta whose base is
+/// in no index at all cannot be made whole: that pack is repacked instead, and the delta goes.
 ///
 /// # Errors
-/// A snapshot whose trees cannot be read (prune then deletes nothing), storage errors.
-pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
-    let mut report = PruneReport { dry_run: opts.dry_run, ..PruneReport::default() };
-    let snaps = repo.snapshots()?;
-    let roots: Vec<BlobId> = snaps.iter().map(|(_, s)| s.tree).collect();
-    let mut used = referenced(repo, &roots).map_err(|e| Error::Invalid(format!("prune refused, nothing was deleted: a snapshot cannot be read: {e}")))?;
-
-    // Every pack the index files name, with what of it is still needed. A blob stored twice is
-    // kept in the first pack that has it.
-    let index_ids: Vec<IndexId> = repo.backend.list(FileType::Index)?.iter().filter_map(|n| n.parse().ok()).collect();
-    let mut packs: HashMap<PackId, PackInfo> = HashMap::new();
-    let mut owner: HashMap<BlobId, PackId> = HashMap::new();
-    let index_files = index_ids.iter().map(|id| repo.load_index_file(id)).collect::<Result<Vec<_>>>()?;
-    // A delta's base is used as long as the delta is (bases are never deltas themselves, but
-    // follow chains anyway so a foreign writer's cannot lose data).
-    let bases: HashMap<BlobId, BlobId> = index_files.iter().flat_map(|f| &f.packs).flat_map(|p| &p.entries).filter_map(|e| Some((e.id, e.base?))).collect();
-    let mut frontier: Vec<BlobId> = used.iter().filter_map(|id| bases.get(id).copied()).collect();
-    while let Some(b) = frontier.pop() {
-        if used.insert(b) {
-            frontier.extend(bases.get(&b).copied());
-        }
-    }
-    for file in index_files {
-        for p in file.packs {
-            if packs.contains_key(&p.id) {
-                continue;
-            }
-            for e in &p.entries {
-                // Dictionaries are kept whatever refers to them: data blobs that stay may need
-                // them, and finding out would mean reading every data blob. They are few and small.
-                if e.kind == BlobKind::Dict {
-                    used.insert(e.id);
-                }
-                if used.contains(&e.id) {
-                    owner.entry(e.id).or_insert(p.id);
-                }
-            }
-            let size = pack_size(&p.entries);
-            packs.insert(p.id, PackInfo { entries: p.entries, used_bytes: 0, unused_bytes: 0, size });
-        }
-    }
-    let missing: Vec<&BlobId> = used.iter().filter(|b| !owner.contains_key(*b)).collect();
+/// A blob the snapshots need (or its base) is in no index: prune refuses before deleting.
+fn plan(packs: &HashMap<PackId, PackInfo>, order: &[PackId], mut used: HashSet<BlobId>, opts: &PruneOptions) -> Result<Plan> {
+    let bases: HashMap<BlobId, BlobId> = packs.values().flat_map(|p| &p.entries).filter_map(|e| Some((e.id, e.base?))).collect();
+    let indexed: HashSet<BlobId> = packs.values().flat_map(|p| &p.entries).map(|e| e.id).collect();
+    // Dictionaries are kept whatever refers to them: data blobs that stay may need them, and
+    // finding out would mean reading every data blob. They are few and small.
+    used.extend(packs.values().flat_map(|p| &p.entries).filter(|e| e.kind == BlobKind::Dict).map(|e| e.id));
+    close_over_bases(&mut used, &bases);
+    let missing: Vec<&BlobId> = used.iter().filter(|b| !indexed.contains(*b)).collect();
     if let Some(b) = missing.first() {
         return Err(Error::Invalid(format!(
             "prune refused, nothing was deleted: {} blob(s) that snapshots need are in no index (first {b}); run `snap check`",
             missing.len()
         )));
     }
+    let mut forced: HashSet<PackId> = HashSet::new();
+    loop {
+        let mut owner: HashMap<BlobId, PackId> = HashMap::new();
+        for pid in order {
+            for e in packs.get(pid).map(|p| p.entries.as_slice()).unwrap_or_default() {
+                if used.contains(&e.id) {
+                    owner.entry(e.id).or_insert(*pid);
+                }
+            }
+        }
+        let usage = |pid: &PackId, p: &PackInfo| -> (u64, u64) {
+            p.entries.iter().fold((0, 0), |(u, n), e| if owner.get(&e.id) == Some(pid) { (u + u64::from(e.length), n) } else { (u, n + u64::from(e.length)) })
+        };
+        let mut delete = Vec::new();
+        let mut partly: Vec<(PackId, u64, u64)> = Vec::new();
+        let mut total_after_delete = 0u64;
+        for pid in order {
+            let Some(p) = packs.get(pid) else { continue };
+            let (u, n) = usage(pid, p);
+            if u == 0 {
+                delete.push(*pid);
+                continue;
+            }
+            total_after_delete += p.size;
+            if n > 0 {
+                partly.push((*pid, n, p.size));
+            }
+        }
+        // Forced first, then the worst (largest unused share) until the unused bytes left are
+        // within the limit.
+        partly.sort_by(|a, b| forced.contains(&b.0).cmp(&forced.contains(&a.0)).then((u128::from(b.1) * u128::from(a.2)).cmp(&(u128::from(a.1) * u128::from(b.2)))).then(a.0.cmp(&b.0)));
+        let mut unused_left: u64 = partly.iter().map(|p| p.1).sum();
+        let limit = (opts.max_unused * total_after_delete as f64) as u64;
+        let mut repack = Vec::new();
+        for (pid, unused, _) in partly {
+            if !forced.contains(&pid) && !opts.repack_all && unused_left <= limit {
+                break;
+            }
+            repack.push(pid);
+            unused_left -= unused;
+        }
+        // Every delta left in a kept pack needs its base.
+        let gone: HashSet<&PackId> = delete.iter().chain(&repack).collect();
+        let mut more = Vec::new();
+        let mut force_more = false;
+        for pid in order {
+            if gone.contains(pid) {
+                continue;
+            }
+            for e in packs.get(pid).map(|p| p.entries.as_slice()).unwrap_or_default() {
+                let Some(base) = e.base else { continue };
+                if used.contains(&base) {
+                    continue;
+                }
+                if indexed.contains(&base) {
+                    more.push(base);
+                } else if forced.insert(*pid) {
+                    force_more = true;
+                }
+            }
+        }
+        if more.is_empty() && !force_more {
+            drop(gone);
+            return Ok(Plan { owner, delete, repack });
+        }
+        used.extend(more);
+        close_over_bases(&mut used, &bases);
+    }
+}
+
+/// Adds to `used` the base of every delta in it, following chains (bases are never deltas, but
+/// a foreign writer's chains must not lose data either).
+fn close_over_bases(used: &mut HashSet<BlobId>, bases: &HashMap<BlobId, BlobId>) {
+    let mut frontier: Vec<BlobId> = used.iter().filter_map(|id| bases.get(id).copied()).collect();
+    while let Some(b) = frontier.pop() {
+        if used.insert(b) {
+            frontier.extend(bases.get(&b).copied());
+        }
+    }
+}
+
+/// Runs prune. The caller must hold an exclusive lock.
+///
+/// # Errors
+/// A snapshot whose trees cannot be read (prune then deletes nothing), storage errors.
+pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    let mut report = PruneReport { dry_run: opts.dry_run, ..PruneReport::default() };
+    let scan = repo.scan_snapshots()?;
+    // What an unreadable snapshot references is unknown: deleting anything could lose it.
+    if let Some((id, e)) = scan.unreadable.first() {
+        return Err(Error::Invalid(format!(
+            "prune refused, nothing was deleted: snapshot {} cannot be read ({e}); if it is damaged beyond repair, `snap forget {}` removes it",
+            id.short(),
+            id
+        )));
+    }
+    let roots: Vec<BlobId> = scan.readable.iter().map(|(_, s)| s.tree).collect();
+    let used = referenced(repo, &roots).map_err(|e| Error::Invalid(format!("prune refused, nothing was deleted: a snapshot cannot be read: {e}")))?;
+
+    // Every pack the index files name, in index order, with its entries.
+    // Every index file must be read: the packs of one that cannot be would look unindexed.
+    let index_ids: Vec<IndexId> = repo.ids()?;
+    let index_files = index_ids
+        .iter()
+        .map(|id| repo.load_index_file(id).map_err(|e| Error::Invalid(format!("prune refused, nothing was deleted: index file {} cannot be read ({e}); run `snap check`", id.short()))))
+        .collect::<Result<Vec<_>>>()?;
+    let mut order: Vec<PackId> = Vec::new();
+    let mut packs: HashMap<PackId, PackInfo> = HashMap::new();
+    for file in index_files {
+        for p in file.packs {
+            if packs.contains_key(&p.id) {
+                continue;
+            }
+            let size = pack_size(&p.entries);
+            order.push(p.id);
+            packs.insert(p.id, PackInfo { entries: p.entries, used_bytes: 0, unused_bytes: 0, size });
+        }
+    }
+    let plan = plan(&packs, &order, used, opts)?;
+    let owner = plan.owner;
     for (pid, info) in &mut packs {
         for e in &info.entries {
             if owner.get(&e.id) == Some(pid) {
@@ -129,26 +232,13 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         }
         report.bytes_unused += info.unused_bytes;
     }
-    let listed: Vec<PackId> = repo.backend.list(FileType::Pack)?.iter().filter_map(|n| n.parse().ok()).collect();
+    let listed: Vec<PackId> = repo.ids()?;
     let orphans: Vec<PackId> = listed.iter().filter(|p| !packs.contains_key(*p)).copied().collect();
     report.packs_before = listed.len() as u64;
     report.bytes_before = packs.values().map(|p| p.size).sum();
 
-    // Decide: delete the unused, repack the partly used (worst first) as far as needed.
-    let mut delete: Vec<PackId> = packs.iter().filter(|(_, p)| p.used_bytes == 0).map(|(id, _)| *id).collect();
-    let mut partly: Vec<(&PackId, &PackInfo)> = packs.iter().filter(|(_, p)| p.used_bytes > 0 && p.unused_bytes > 0).collect();
-    partly.sort_by(|a, b| (b.1.unused_bytes * a.1.size).cmp(&(a.1.unused_bytes * b.1.size)).then(a.0.cmp(b.0)));
-    let total_after_delete: u64 = packs.values().filter(|p| p.used_bytes > 0).map(|p| p.size).sum();
-    let mut unused_left: u64 = partly.iter().map(|(_, p)| p.unused_bytes).sum();
-    let limit = (opts.max_unused * total_after_delete as f64) as u64;
-    let mut repack: Vec<PackId> = Vec::new();
-    for (id, p) in partly {
-        if !opts.repack_all && unused_left <= limit {
-            break;
-        }
-        repack.push(*id);
-        unused_left -= p.unused_bytes;
-    }
+    let mut delete = plan.delete;
+    let repack = plan.repack;
     report.packs_deleted = delete.len() as u64;
     report.packs_orphaned = orphans.len() as u64;
     report.packs_repacked = repack.len() as u64;
@@ -163,7 +253,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // 1. Copy what is still needed out of the packs being repacked into new packs.
     let saver = BlobSaver::new(repo);
     for pid in &repack {
-        let bytes = repo.backend.read(&FileType::Pack.path(&pid.to_hex()))?;
+        let bytes = repo.read_pack(pid)?;
         for e in &packs[pid].entries {
             if owner.get(&e.id) != Some(pid) {
                 continue;
@@ -181,9 +271,10 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     fail_point("prune-after-repack");
 
     // 2. One new set of index files naming every kept pack (all of its blobs) and the new packs.
+    let repacked: HashSet<&PackId> = repack.iter().collect();
     let mut kept: Vec<IndexPack> = packs
         .iter()
-        .filter(|(id, p)| p.used_bytes > 0 && !repack.contains(id))
+        .filter(|(id, p)| p.used_bytes > 0 && !repacked.contains(id))
         .map(|(id, p)| IndexPack { id: *id, entries: p.entries.clone() })
         .collect();
     for id in &stats.index_files {
@@ -197,7 +288,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let mut count = 0usize;
     let flush = |batch: &mut Vec<IndexPack>, written: &mut HashSet<IndexId>| -> Result<()> {
         let file = IndexFile { supersedes: superseded.clone(), packs: std::mem::take(batch) };
-        written.insert(IndexId(repo.save_sealed(FileType::Index, aad::INDEX, &file.encode())?));
+        written.insert(repo.save_index_file(&file)?);
         Ok(())
     };
     for p in kept {
@@ -215,13 +306,13 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
 
     // 3. Old index files, then 4. old packs.
     for id in superseded.iter().filter(|id| !written.contains(id)) {
-        repo.backend.delete(&FileType::Index.path(&id.to_hex()))?;
+        repo.delete_index_file(id)?;
     }
     fail_point("prune-after-index-delete");
     delete.extend(repack.iter().copied());
     delete.extend(orphans.iter().copied());
     for (i, pid) in delete.iter().enumerate() {
-        repo.backend.delete(&FileType::Pack.path(&pid.to_hex()))?;
+        repo.delete_pack(pid)?;
         if i == 0 {
             fail_point("prune-during-pack-delete");
         }

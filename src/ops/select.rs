@@ -46,8 +46,21 @@ pub fn filtered(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<(Snaps
 /// # Errors
 /// Not found, ambiguous, or storage errors.
 pub fn find_snapshot(repo: &Repository, spec: &str, filter: &SnapshotFilter) -> Result<(SnapshotId, Snapshot)> {
-    let all = if spec == "latest" { filtered(repo, filter)? } else { repo.snapshots()? };
-    Repository::resolve_snapshot(spec, &all).cloned()
+    if spec == "latest" {
+        return Repository::resolve_snapshot(spec, &filtered(repo, filter)?).cloned();
+    }
+    let mut scan = repo.scan_snapshots()?;
+    match Repository::resolve_snapshot(spec, &scan.readable) {
+        // Named, but its file cannot be read: say so, rather than "no snapshot matches".
+        Err(Error::SnapshotNotFound(_)) => {
+            let lower = spec.to_ascii_lowercase();
+            match scan.unreadable.iter().position(|(id, _)| id.to_hex().starts_with(&lower)) {
+                Some(i) => Err(scan.unreadable.swap_remove(i).1),
+                None => Err(Error::SnapshotNotFound(spec.to_string())),
+            }
+        }
+        other => other.cloned(),
+    }
 }
 
 /// The node at `path` inside a snapshot; `/` gives a directory node for the root.

@@ -15,6 +15,9 @@ pub trait Visitor {
     fn blob(&mut self, kind: BlobKind, id: &BlobId, path: &str);
     /// A tree or list at `path` could not be loaded; what lies below it is unknown.
     fn damaged(&mut self, kind: BlobKind, id: &BlobId, path: &str, err: Error);
+    /// A file at `path` whose node says `size` bytes, made of `chunks` in order (called only
+    /// when all of its chunk lists could be read).
+    fn file(&mut self, _path: &str, _size: u64, _chunks: &[BlobId]) {}
 }
 
 /// Walks the tree `root`. Trees and lists already in `seen` are not walked again, so walking
@@ -45,18 +48,36 @@ pub fn walk(repo: &Repository, root: &BlobId, path: &str, fresh: bool, seen: &mu
                 }
             }
             NodeKind::File => match &n.content {
-                Content::Empty => {}
-                Content::Chunks(ids) => ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p)),
+                Content::Empty => v.file(&p, n.size, &[]),
+                Content::Chunks(ids) => {
+                    ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p));
+                    v.file(&p, n.size, ids);
+                }
                 Content::Lists(lists) => {
+                    // A list already walked is not read again, so the file's chunks are known
+                    // only when every list is read here.
+                    let mut all: Option<Vec<BlobId>> = Some(Vec::new());
                     for l in lists {
                         v.blob(BlobKind::List, l, &p);
                         if !seen.insert(*l) {
+                            all = None;
                             continue;
                         }
                         match repo.read_blob(l).and_then(|b| decode_list(&b).map_err(|e| Error::decode("chunk list", l, e))) {
-                            Ok(ids) => ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p)),
-                            Err(e) => v.damaged(BlobKind::List, l, &p, e),
+                            Ok(ids) => {
+                                ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p));
+                                if let Some(a) = &mut all {
+                                    a.extend(ids);
+                                }
+                            }
+                            Err(e) => {
+                                v.damaged(BlobKind::List, l, &p, e);
+                                all = None;
+                            }
                         }
+                    }
+                    if let Some(a) = all {
+                        v.file(&p, n.size, &a);
                     }
                 }
             },

@@ -35,6 +35,25 @@ pub struct Repository {
     dicts: Mutex<HashMap<BlobId, Arc<blob::Dict>>>,
     /// Recently read pack regions, for delta bases (see [`Repository::read_blob_ahead`]).
     regions: Mutex<Vec<Region>>,
+    /// Where warnings go: things skipped or tolerated that lose nothing but deserve a look.
+    warnings: Warnings,
+}
+
+/// Receives a repository's warnings; without a sink they are kept until
+/// [`Repository::take_warnings`].
+#[derive(Default)]
+struct Warnings {
+    sink: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    kept: Mutex<Vec<String>>,
+}
+
+/// The snapshot files of a repository, read.
+#[derive(Debug, Default)]
+pub struct SnapshotScan {
+    /// Every snapshot that could be read, oldest first.
+    pub readable: Vec<(SnapshotId, Snapshot)>,
+    /// Snapshot files that could not be read (damaged, or a read that failed), by id.
+    pub unreadable: Vec<(SnapshotId, Error)>,
 }
 
 /// A stretch of a pack file kept in memory.
@@ -139,7 +158,7 @@ impl Repository {
     fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
         let index = LocalIndex::open_or_private(&cache_dir)?;
-        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()) })
+        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), warnings: Warnings::default() })
     }
 
     /// Takes a repository lock, held until the guard is dropped.
@@ -162,23 +181,69 @@ impl Repository {
         &self.index
     }
 
+    /// Sends every later warning to `sink` (the CLI prints them); warnings kept so far go there
+    /// first.
+    pub fn on_warning(&mut self, sink: impl Fn(&str) + Send + Sync + 'static) {
+        for w in self.warnings.kept.lock().drain(..) {
+            sink(&w);
+        }
+        self.warnings.sink = Some(Box::new(sink));
+    }
+
+    /// Warnings kept so far (when no sink was set).
+    #[must_use]
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.kept.lock())
+    }
+
+    fn warn(&self, msg: String) {
+        match &self.warnings.sink {
+            Some(sink) => sink(&msg),
+            None => self.warnings.kept.lock().push(msg),
+        }
+    }
+
     /// Brings the local index in line with `index/`: new files are ingested; if any ingested file
-    /// has disappeared (prune, repair), the locations are rebuilt from scratch.
+    /// has disappeared (prune, repair), the locations are rebuilt from scratch. An index file
+    /// that cannot be read is skipped with a warning and tried again next time: its blobs look
+    /// absent, so a backup stores them again and a restore that needs them fails naming them,
+    /// while prune (which reads every index file itself) refuses to run.
     ///
     /// # Errors
-    /// Storage, decryption or cache errors.
+    /// Listing fails, or local cache errors.
     pub fn sync_index(&self) -> Result<()> {
-        let listed: HashSet<IndexId> = self.backend.list(FileType::Index)?.iter().filter_map(|n| n.parse().ok()).collect();
+        let listed: HashSet<IndexId> = self.ids::<IndexId>()?.into_iter().collect();
         let mut ingested = self.index.ingested()?;
         if !ingested.is_subset(&listed) {
             self.index.clear_locations()?;
             ingested.clear();
         }
         let todo: Vec<&IndexId> = listed.iter().filter(|id| !ingested.contains(id)).collect();
+        let skipped = Mutex::new(Vec::new());
         todo.par_iter().try_for_each(|id| -> Result<()> {
-            let file = self.load_index_file(id)?;
-            self.index.ingest(id, &file)
-        })
+            match self.load_index_file(id) {
+                Ok(file) => self.index.ingest(id, &file),
+                Err(e) => {
+                    skipped.lock().push(format!("index file {} skipped: {e}", id.short()));
+                    Ok(())
+                }
+            }
+        })?;
+        let mut skipped = skipped.into_inner();
+        skipped.sort();
+        for w in skipped {
+            self.warn(w);
+        }
+        Ok(())
+    }
+
+    /// The ids of every file of one kind in the repository; names that are not ids (stray
+    /// files) are left out.
+    ///
+    /// # Errors
+    /// Listing fails.
+    pub fn ids<T: RepoFile>(&self) -> Result<Vec<T>> {
+        Ok(self.backend.list(T::KIND)?.iter().filter_map(|n| n.parse().ok()).collect())
     }
 
     /// Reads and decodes one index file.
@@ -233,15 +298,97 @@ impl Repository {
         serde_json::from_slice(&plain).map_err(|e| Error::corrupt("snapshot", id, e))
     }
 
-    /// Every snapshot, oldest first.
+    /// Every snapshot that can be read, oldest first. A snapshot file that cannot be read is
+    /// left out with a warning: one damaged file must not stop backups, restores of the others,
+    /// or `forget` of the damaged one. Commands that delete data use
+    /// [`Repository::scan_snapshots`] and refuse instead.
     ///
     /// # Errors
-    /// Storage, integrity or decode errors.
+    /// Listing fails.
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
-        let ids: Vec<SnapshotId> = self.backend.list(FileType::Snapshot)?.iter().filter_map(|n| n.parse().ok()).collect();
-        let mut out = ids.par_iter().map(|id| Ok((*id, self.load_snapshot(id)?))).collect::<Result<Vec<_>>>()?;
-        out.sort_by(|a, b| a.1.time_key().cmp(&b.1.time_key()).then(a.0.cmp(&b.0)));
-        Ok(out)
+        let scan = self.scan_snapshots()?;
+        for (id, e) in &scan.unreadable {
+            self.warn(format!("snapshot {} skipped: {e}", id.short()));
+        }
+        Ok(scan.readable)
+    }
+
+    /// Reads every snapshot file, keeping the readable ones (oldest first) apart from those
+    /// that could not be read.
+    ///
+    /// # Errors
+    /// Listing fails.
+    pub fn scan_snapshots(&self) -> Result<SnapshotScan> {
+        let ids = self.ids::<SnapshotId>()?;
+        let loaded: Vec<(SnapshotId, Result<Snapshot>)> = ids.par_iter().map(|id| (*id, self.load_snapshot(id))).collect();
+        let mut scan = SnapshotScan::default();
+        for (id, r) in loaded {
+            match r {
+                Ok(s) => scan.readable.push((id, s)),
+                Err(e) => scan.unreadable.push((id, e)),
+            }
+        }
+        scan.readable.sort_by(|a, b| a.1.time_key().cmp(&b.1.time_key()).then(a.0.cmp(&b.0)));
+        scan.unreadable.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(scan)
+    }
+
+    /// Writes an index file; callers must have stored every pack it names (spec §14 W3).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn save_index_file(&self, file: &IndexFile) -> Result<IndexId> {
+        Ok(IndexId(self.save_sealed(FileType::Index, aad::INDEX, &file.encode())?))
+    }
+
+    /// Deletes an index file. Callers must have written the index files that supersede it
+    /// (spec §14 D1). Deleting one that is gone is not an error.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn delete_index_file(&self, id: &IndexId) -> Result<()> {
+        self.backend.delete(&FileType::Index.path(&id.to_hex()))
+    }
+
+    /// Deletes a pack that no remaining index file names (spec §14 D2). Deleting one that is
+    /// gone is not an error.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn delete_pack(&self, id: &crate::format::PackId) -> Result<()> {
+        self.backend.delete(&FileType::Pack.path(&id.to_hex()))
+    }
+
+    /// A whole pack file's bytes.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn read_pack(&self, id: &crate::format::PackId) -> Result<Vec<u8>> {
+        self.backend.read(&FileType::Pack.path(&id.to_hex()))
+    }
+
+    /// `len` bytes of a pack at `offset`.
+    ///
+    /// # Errors
+    /// Storage errors, or a pack shorter than asked.
+    pub fn read_pack_range(&self, id: &crate::format::PackId, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.backend.read_range(&FileType::Pack.path(&id.to_hex()), offset, len)
+    }
+
+    /// The size of a pack file as stored.
+    ///
+    /// # Errors
+    /// Storage errors, including not-found.
+    pub fn pack_file_size(&self, id: &crate::format::PackId) -> Result<u64> {
+        self.backend.size(&FileType::Pack.path(&id.to_hex()))
+    }
+
+    /// Deletes a snapshot file (forget). Deleting one that is gone is not an error.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        self.backend.delete(&FileType::Snapshot.path(&id.to_hex()))
     }
 
     /// Where a blob is stored.
@@ -250,6 +397,19 @@ impl Repository {
     /// [`Error::MissingBlob`] if no index names it.
     pub fn locate(&self, id: &BlobId) -> Result<BlobLocation> {
         self.index.get(id)?.ok_or_else(|| Error::MissingBlob(id.to_hex()))
+    }
+
+    /// Whether the index names `id` with everything needed to read it: a delta's base must be
+    /// indexed too (bases are never deltas, spec §7.2). Dictionaries are never pruned.
+    ///
+    /// # Errors
+    /// Local index errors.
+    pub fn readable_in_index(&self, id: &BlobId) -> Result<bool> {
+        match self.index.get(id)? {
+            Some(BlobLocation { base: Some(base), .. }) => self.index.contains(&base),
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
     }
 
     /// Reads a blob, verified against its id.
@@ -432,6 +592,24 @@ impl Snapshot {
     fn time_key(&self) -> (i128, String) {
         (self.timestamp().map(|t| t.as_nanosecond()).unwrap_or(i128::MIN), self.time.clone())
     }
+}
+
+/// A kind of repository file named by its id.
+pub trait RepoFile: std::str::FromStr {
+    const KIND: FileType;
+}
+
+impl RepoFile for IndexId {
+    const KIND: FileType = FileType::Index;
+}
+impl RepoFile for SnapshotId {
+    const KIND: FileType = FileType::Snapshot;
+}
+impl RepoFile for crate::format::PackId {
+    const KIND: FileType = FileType::Pack;
+}
+impl RepoFile for KeyId {
+    const KIND: FileType = FileType::Key;
 }
 
 fn config_error(backend: &Backend, e: DecodeError) -> Error {

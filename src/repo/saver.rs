@@ -123,6 +123,8 @@ impl<'r> BlobSaver<'r> {
     }
 
     /// Claims `id` for storing: true the first time a blob the repository lacks is offered.
+    /// A blob the index names only as a delta whose base no index names counts as lacking: it
+    /// could not be read back, so deduplicating against it would store nothing readable.
     ///
     /// # Errors
     /// Local index errors.
@@ -131,7 +133,7 @@ impl<'r> BlobSaver<'r> {
         if !shard.lock().insert(*id) {
             return Ok(false);
         }
-        Ok(!self.repo.index().contains(id)?)
+        Ok(!self.repo.readable_in_index(id)?)
     }
 
     /// Stores `plain` unless the repository or this session already has it; returns its id.

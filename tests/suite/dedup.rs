@@ -306,3 +306,42 @@ fn check_names_the_snapshot_that_loses_a_delta_base() {
     assert!(out.contains(&format!("damages snapshot {second_short} /chat.sql")), "day two's snapshot is named: {out}");
     assert!(out.contains(&id(&first)[..8]), "{out}");
 }
+
+/// Issue 7 §0.1: a pack that prune keeps as it is gets indexed whole, unused deltas included, so
+/// their bases must stay too. Day one's dump lies in packs of its own; day two's deltas share a
+/// data pack with a large file that a third snapshot still uses. Forgetting days one and two
+/// leaves that pack partly used (kept as it is under a generous --max-unused) and day one's
+/// packs unused: prune must not
+/// delete the bases of the unused deltas it keeps indexed, and a later backup of day two's dump,
+/// which deduplicates against those deltas, must dump byte-exact.
+#[test]
+fn prune_keeps_the_bases_of_unused_deltas_in_packs_it_keeps() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    let big = src.join("upload.bin");
+    let day1 = chat_rows(0..40_000, 0);
+    let day2 = chat_rows(0..40_000, 97);
+    let both = |data: &[u8]| env.snap_stdin(["backup", "--json", src.to_str().unwrap(), "--stdin", "--stdin-filename", "chat.sql"], data).ok().json();
+    // Day one: the dump and a note (the same paths each day, so day two's dump has a parent).
+    write(&src.join("note.txt"), b"day one");
+    let first = both(&day1);
+    fs::remove_file(src.join("note.txt")).unwrap();
+    write(&big, &pseudo_random(6 * MIB as usize, 5));
+    let second = both(&day2);
+    assert!(num(&second, "bytes_stored") < 6 * MIB + 200_000, "day two's dump went in as deltas: {second}");
+    // The directory alone: it reuses the chunks stored with day two's deltas.
+    let third = backup_json(&env, [src.to_str().unwrap()]);
+    assert!(num(&third, "bytes_added") < MIB, "{third}");
+    env.snap(["forget", &id(&first), &id(&second)]).ok();
+    // A generous limit, so the shared pack is kept as it is rather than repacked.
+    let pruned = env.snap(["prune", "--max-unused", "50%", "--json"]).ok().json();
+    assert!(num(&pruned, "packs_deleted") > 0, "day one's packs were unused: {pruned}");
+    assert_eq!(num(&pruned, "packs_repacked"), 0, "{pruned}");
+    env.snap(["check", "--read-data"]).ok();
+    // A backup of day two's dump again deduplicates against the kept deltas.
+    let again = stream_backup(&env, "again.sql", &day2);
+    assert!(env.snap(["dump", &id(&again), "/again.sql"]).ok().raw_stdout == day2);
+    fs::remove_dir_all(env.cache()).unwrap();
+    assert!(env.snap(["dump", &id(&again), "/again.sql"]).ok().raw_stdout == day2);
+    env.snap(["check", "--read-data"]).ok();
+}

@@ -10,3 +10,4 @@ mod roundtrip;
 mod dedup;
 mod forget;
 mod integrity;
+mod trust;

@@ -1,0 +1,240 @@
+//! Issue 7: nothing destructive acts on a guess. One damaged snapshot or index file blocks only
+//! what would have to guess (prune), `forget ID` removes a damaged snapshot, `repair index` never
+//! un-indexes a pack it could not read, and a backup killed with kill -9 leaves packs the next
+//! backup verifies and reuses instead of uploading them again.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env, Run};
+
+const MIB: usize = 1024 * 1024;
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn write(p: &Path, data: &[u8]) {
+    fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    fs::write(p, data).expect("write");
+}
+
+#[track_caller]
+fn expect_code(run: &Run, code: i32, what: &str) {
+    assert_eq!(run.code, code, "{what}: wanted exit {code}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+}
+
+#[track_caller]
+fn assert_contains(haystack: &str, needle: &str, what: &str) {
+    assert!(haystack.contains(needle), "{what}: {needle:?} not in:\n{haystack}");
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).expect("read_dir").flatten() {
+        if e.path().is_dir() {
+            out.extend(files_in(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn snapshot_ids(env: &Env) -> Vec<String> {
+    env.snap(["snapshots", "--json"]).ok().json().as_array().expect("array").iter().map(|v| v["id"].as_str().expect("id").to_string()).collect()
+}
+
+fn restores(env: &Env, id: &str, src: &Path, name: &str) {
+    let target = env.path().join(name);
+    let run = env.snap(["restore", id, "--target", &s(&target)]);
+    expect_code(&run, 0, &format!("restore {id}"));
+    assert_same_tree(src, &restored(&target, src));
+    fs::remove_dir_all(&target).expect("clean up");
+}
+
+/// Three snapshots of a small tree, the middle one's file truncated.
+fn repo_with_a_truncated_snapshot() -> (Env, PathBuf, [String; 3]) {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.txt"), b"first");
+    let a = backup_json(&env, ["--time", "2026-01-01 10:00:00", &s(&src)])["snapshot_id"].as_str().unwrap().to_string();
+    write(&src.join("b.bin"), &pseudo_random(300_000, 1));
+    let b = backup_json(&env, ["--time", "2026-01-02 10:00:00", &s(&src)])["snapshot_id"].as_str().unwrap().to_string();
+    write(&src.join("c.txt"), b"third");
+    let c = backup_json(&env, ["--time", "2026-01-03 10:00:00", &s(&src)])["snapshot_id"].as_str().unwrap().to_string();
+    let file = env.repo().join("snapshots").join(&b);
+    let len = fs::metadata(&file).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 2).unwrap();
+    (env, src, [a, b, c])
+}
+
+#[test]
+fn a_truncated_snapshot_file_blocks_only_prune_and_forget_removes_it() {
+    let (env, src, [a, b, c]) = repo_with_a_truncated_snapshot();
+    // Listing goes on, naming the damaged file on stderr.
+    let run = env.snap(["snapshots", "--json"]);
+    expect_code(&run, 0, "snapshots");
+    let listed: Vec<String> = run.json().as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(listed, vec![a.clone(), c.clone()]);
+    assert_contains(&run.stderr, &format!("snapshot {} skipped", &b[..8]), "warning");
+    // Restores of intact snapshots, latest included.
+    restores(&env, "latest", &src, "r-latest");
+    // The damaged one: a clear error naming it, not "no snapshot matches".
+    let run = env.snap(["restore", &b[..12], "--target", &s(&env.path().join("r-b"))]);
+    expect_code(&run, 1, "restore of the damaged snapshot");
+    assert_contains(&run.stderr, &b, "the error names the damaged file");
+    // A backup (whose parent lookup reads every snapshot) still works.
+    write(&src.join("d.txt"), b"fourth");
+    let d = env.backup(&[&src]);
+    restores(&env, &d, &src, "r-d");
+    // check names it; prune refuses to guess what it references.
+    let run = env.snap(["check"]);
+    expect_code(&run, 1, "check");
+    assert_contains(&format!("{}{}", run.stdout, run.stderr), &format!("snapshot {} cannot be read", &b[..8]), "check");
+    let before = files_in(&env.repo().join("data"));
+    let run = env.snap(["forget", &a, "--prune"]);
+    expect_code(&run, 1, "forget --prune with a damaged snapshot");
+    assert_contains(&run.stderr, "prune refused, nothing was deleted", "prune");
+    assert_eq!(files_in(&env.repo().join("data")), before, "prune deleted packs");
+    // forget by id removes the damaged file; then everything is whole again.
+    env.snap(["forget", &b]).ok();
+    assert!(!env.repo().join("snapshots").join(&b).exists());
+    env.snap(["prune"]).ok();
+    env.snap(["check", "--read-data"]).ok();
+    assert_eq!(snapshot_ids(&env), vec![c.clone(), d.clone()]);
+    restores(&env, &d, &src, "r-d2");
+}
+
+#[test]
+fn a_policy_never_removes_a_snapshot_it_cannot_read() {
+    let (env, _src, [a, b, c]) = repo_with_a_truncated_snapshot();
+    env.snap(["forget", "--keep-last", "1"]).ok();
+    assert!(!env.repo().join("snapshots").join(&a).exists(), "the policy removes the readable old one");
+    assert!(env.repo().join("snapshots").join(&b).exists(), "the unreadable one stays");
+    assert!(env.repo().join("snapshots").join(&c).exists());
+}
+
+#[test]
+fn a_junk_index_file_is_skipped_and_prune_refuses() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.bin"), &pseudo_random(200_000, 2));
+    let first = env.backup(&[&src]);
+    let junk = env.repo().join("index").join("ab".repeat(32));
+    fs::write(&junk, b"not an index file").unwrap();
+    fs::remove_dir_all(env.cache()).unwrap();
+    let run = env.snap(["snapshots"]);
+    expect_code(&run, 0, "snapshots");
+    let run = env.snap(["restore", &first, "--target", &s(&env.path().join("r"))]);
+    expect_code(&run, 0, "restore");
+    assert_contains(&run.stderr, &format!("index file {} skipped", &"ab".repeat(4)), "warning");
+    assert_same_tree(&src, &restored(&env.path().join("r"), &src));
+    write(&src.join("b.bin"), &pseudo_random(100_000, 3));
+    env.backup(&[&src]);
+    let run = env.snap(["prune"]);
+    expect_code(&run, 1, "prune");
+    assert_contains(&run.stderr, "prune refused, nothing was deleted: index file abababab cannot be read", "prune");
+    expect_code(&env.snap(["check"]), 1, "check");
+    // repair index drops the damaged file (every pack was re-read) and all is well.
+    env.snap(["repair", "index"]).ok();
+    assert!(!junk.exists());
+    env.snap(["prune"]).ok();
+    env.snap(["check", "--read-data"]).ok();
+}
+
+#[test]
+fn repair_index_keeps_the_entries_of_a_pack_it_cannot_read() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.bin"), &pseudo_random(3 * MIB, 4));
+    let first = env.backup(&[&src]);
+    // The largest pack is the data pack; break its header (the last bytes before the length).
+    let data = files_in(&env.repo().join("data"));
+    let pack = data.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap().clone();
+    let mut bytes = fs::read(&pack).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x55;
+    // Keep the old bytes aside: the damage stands for a read that failed this time.
+    let good = fs::read(&pack).unwrap();
+    fs::write(&pack, &bytes).unwrap();
+    let run = env.snap(["repair", "index"]);
+    expect_code(&run, 1, "repair with an unreadable pack");
+    assert_contains(&run.stderr, "kept: it names pack", "the old index file is kept");
+    // Prune must not take the pack for an orphan.
+    env.snap(["prune", "--max-unused", "0%"]).ok();
+    assert!(pack.exists(), "prune deleted a pack that repair could not read");
+    // The read works again: nothing was lost.
+    fs::write(&pack, &good).unwrap();
+    env.snap(["check", "--read-data"]).ok();
+    restores(&env, &first, &src, "r");
+}
+
+/// Waits until `cond` holds, for at most `limit`; says whether it did.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+#[test]
+fn a_killed_backup_leaves_packs_the_next_backup_verifies_and_reuses() {
+    let env = Env::with_repo();
+    let data = env.path().join("dump.bin");
+    fs::write(&data, pseudo_random(40 * MIB, 5)).unwrap();
+    // The stream stops after its data and waits: packs fill and are stored, none is indexed.
+    let script = format!("cat '{}'; sleep 120", s(&data));
+    let mut child = env
+        .cmd()
+        .args(["backup", "--stdin-from-command", "--stdin-filename", "dump.bin", "--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let packs = || files_in(&env.repo().join("data")).into_iter().filter(|p| fs::metadata(p).map(|m| m.len() > 8 * MIB as u64).unwrap_or(false)).count();
+    let stored = wait_until(Duration::from_secs(60), || packs() >= 2);
+    // SAFETY: kill(2) on our own child's pid; -9 as the campaign does.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let _ = std::process::Command::new("pkill").args(["-f", &script]).status();
+    assert!(stored, "two full packs were never stored");
+    assert_eq!(fs::read_dir(env.repo().join("index")).unwrap().count(), 0, "the killed backup wrote no index file");
+    assert!(snapshot_ids(&env).is_empty());
+
+    let run = env.snap(["backup", "--json", "--stdin-from-command", "--stdin-filename", "dump.bin", "--", "cat", &s(&data)]).ok();
+    let added = run.json()["bytes_added"].as_u64().unwrap();
+    assert!(added <= 40 * MIB as u64 - 2 * 16 * MIB as u64 + MIB as u64, "the stored packs were not reused: {added} bytes added");
+    let id = run.json()["snapshot_id"].as_str().unwrap().to_string();
+    assert!(env.snap(["dump", &id, "/dump.bin"]).ok().raw_stdout == fs::read(&data).unwrap());
+    env.snap(["check", "--read-data"]).ok();
+}
+
+#[test]
+fn a_damaged_orphan_pack_is_not_adopted() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.bin"), &pseudo_random(2 * MIB, 6));
+    env.backup(&[&src]);
+    // Drop every index file and flip a byte in the data pack: it is now a damaged orphan.
+    for f in files_in(&env.repo().join("index")) {
+        fs::remove_file(f).unwrap();
+    }
+    fs::remove_dir_all(env.cache()).unwrap();
+    let data = files_in(&env.repo().join("data"));
+    let pack = data.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap().clone();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[100] ^= 1;
+    fs::write(&pack, &bytes).unwrap();
+    let run = backup_json(&env, [s(&src)]);
+    assert!(run["bytes_added"].as_u64().unwrap() >= 2 * MIB as u64, "a damaged pack was reused: {run}");
+    let id = run["snapshot_id"].as_str().unwrap().to_string();
+    restores(&env, &id, &src, "r");
+}
