@@ -97,22 +97,33 @@ impl<R: Read> ChunkStream<'_, R> {
             self.len -= self.pos;
             self.pos = 0;
         }
-        // Longer than the hint said: grow, so every cut still sees `max` bytes ahead.
-        if self.buf.len() < self.full && self.buf.len() - self.len < self.chunker.max {
-            self.buf.resize(self.full, 0);
-        }
-        while !self.eof && self.len < self.buf.len() {
-            match self.reader.read(&mut self.buf[self.len..]) {
-                Ok(0) => self.eof = true,
-                Ok(n) => {
-                    self.len += n;
-                    self.total += n as u64;
+        loop {
+            while !self.eof && self.len < self.buf.len() {
+                match self.reader.read(&mut self.buf[self.len..]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => {
+                        self.len += n;
+                        self.total += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
+            // Only when the input turns out longer than its hint (the buffer is full, the end not
+            // seen, less than `max` ahead) does the buffer grow, so every cut still sees `max`
+            // bytes ahead. A file that fits its hint is never given (or made to zero) more.
+            if self.eof || self.buf.len() >= self.full || self.len - self.pos >= self.chunker.max {
+                return Ok(());
+            }
+            let grown = (self.buf.len() * 2).clamp(self.chunker.max, self.full);
+            self.buf.resize(grown, 0);
         }
-        Ok(())
+    }
+
+    /// The buffer's current size (tests).
+    #[cfg(test)]
+    fn buffer_len(&self) -> usize {
+        self.buf.len()
     }
 
     /// The next chunk, or `None` at the end of the input.
@@ -190,6 +201,24 @@ mod tests {
             prop_assert_eq!(streamed.concat(), data);
             prop_assert_eq!(read, len as u64);
         }
+    }
+
+    #[test]
+    fn a_file_that_fits_its_hint_never_grows_the_buffer() {
+        let c = Chunker::new(ChunkerParams { min: 512 << 10, avg: 1 << 20, max: 8 << 20 }, 3);
+        let data = pseudo_random(10_000, 5);
+        let mut s = c.stream_sized(&data[..], Some(10_000));
+        assert_eq!(s.next_chunk().unwrap().map(<[u8]>::len), Some(10_000));
+        assert!(s.next_chunk().unwrap().is_none());
+        assert_eq!(s.buffer_len(), 10_001, "a 10 kB file got a larger buffer");
+        // Longer than its hint: the buffer grows as needed and the chunks are still right.
+        let long = pseudo_random(3 << 20, 6);
+        let mut s = c.stream_sized(&long[..], Some(10_000));
+        let mut out = Vec::new();
+        while let Some(ch) = s.next_chunk().unwrap() {
+            out.extend_from_slice(ch);
+        }
+        assert!(out == long);
     }
 
     #[test]
