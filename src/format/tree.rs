@@ -6,6 +6,9 @@ use super::id::{BlobId, ID_LEN};
 
 pub const TREE_VERSION: u8 = 1;
 pub const LIST_VERSION: u8 = 1;
+/// Directories nest at most this deep in a snapshot (spec §10.1): deeper is refused by writers
+/// and reported as damage by readers, so no hostile tree can exhaust a stack.
+pub const MAX_DEPTH: usize = 4096;
 
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

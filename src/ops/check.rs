@@ -146,6 +146,13 @@ struct Damage {
 pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -> Result<CheckReport> {
     let mut report = CheckReport::default();
 
+    // Key files: one that is damaged no longer opens the repository with its password.
+    for (id, parsed) in repo.key_files()? {
+        if let Err(e) = parsed {
+            report.errors.push(format!("key file {}: {e}", id.short()));
+        }
+    }
+
     // Index files, read from the repository itself (not the cache).
     let index_ids: Vec<IndexId> = repo.ids()?;
     report.index_files = index_ids.len();

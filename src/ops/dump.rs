@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::select::node_at;
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
-use crate::format::tree::{Node, NodeKind};
+use crate::format::tree::{Node, NodeKind, MAX_DEPTH};
 use crate::format::{BlobId, SnapshotId};
 use crate::repo::Repository;
 
@@ -32,7 +32,7 @@ pub fn dump(repo: &Repository, id: &SnapshotId, snap: &Snapshot, path: &str, out
             tar.mode(tar::HeaderMode::Complete);
             let name = path.trim_matches('/').rsplit('/').next().unwrap_or("").to_string();
             let root = if name.is_empty() { ".".to_string() } else { name };
-            append_dir(repo, &mut tar, &node, &root)?;
+            append_dir(repo, &mut tar, &node, &root, 0)?;
             tar.into_inner().map_err(|e| Error::io("<stdout>", e))?.flush().map_err(|e| Error::io("<stdout>", e))
         }
         other => Err(Error::Invalid(format!("{path} is a {other:?}, not a file or directory"))),
@@ -67,16 +67,19 @@ fn header_for(n: &Node, kind: tar::EntryType, size: u64) -> tar::Header {
     h
 }
 
-fn append_dir<W: Write>(repo: &Repository, tar: &mut tar::Builder<W>, dir: &Node, path: &str) -> Result<()> {
+fn append_dir<W: Write>(repo: &Repository, tar: &mut tar::Builder<W>, dir: &Node, path: &str, depth: usize) -> Result<()> {
     let io = |e: std::io::Error| Error::io("<stdout>", e);
     let mut h = header_for(dir, tar::EntryType::Directory, 0);
     tar.append_data(&mut h, format!("{path}/"), std::io::empty()).map_err(io)?;
     let Some(sub) = dir.subtree else { return Ok(()) };
+    if depth >= MAX_DEPTH {
+        return Err(Error::corrupt("tree", sub, format!("{path} is nested deeper than {MAX_DEPTH} levels")));
+    }
     let tree = repo.load_tree(&sub)?;
     for n in &tree.nodes {
         let p = format!("{path}/{}", n.name_lossy());
         match n.kind() {
-            NodeKind::Dir => append_dir(repo, tar, n, &p)?,
+            NodeKind::Dir => append_dir(repo, tar, n, &p, depth + 1)?,
             NodeKind::File => {
                 let ids = repo.file_chunks(n)?;
                 let mut size = 0u64;

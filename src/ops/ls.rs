@@ -1,7 +1,7 @@
 //! `ls`: walks a snapshot (or one path inside it) depth-first and hands each entry to a callback.
 
-use crate::error::Result;
-use crate::format::tree::{Node, NodeKind};
+use crate::error::{Error, Result};
+use crate::format::tree::{Node, NodeKind, MAX_DEPTH};
 use crate::format::SnapshotId;
 use crate::format::snapshot::Snapshot;
 use crate::repo::Repository;
@@ -19,17 +19,20 @@ pub fn ls(repo: &Repository, id: &SnapshotId, snap: &Snapshot, path: &str, visit
     if start.kind() != NodeKind::Dir {
         return visit(&base, &start);
     }
-    walk(repo, &start, if base == "/" { "" } else { &base }, visit)
+    walk(repo, &start, if base == "/" { "" } else { &base }, 0, visit)
 }
 
-fn walk(repo: &Repository, dir: &Node, prefix: &str, visit: &mut dyn FnMut(&str, &Node) -> Result<()>) -> Result<()> {
+fn walk(repo: &Repository, dir: &Node, prefix: &str, depth: usize, visit: &mut dyn FnMut(&str, &Node) -> Result<()>) -> Result<()> {
     let Some(sub) = dir.subtree else { return Ok(()) };
+    if depth >= MAX_DEPTH {
+        return Err(Error::corrupt("tree", sub, format!("{prefix} is nested deeper than {MAX_DEPTH} levels")));
+    }
     let tree = repo.load_tree(&sub)?;
     for n in &tree.nodes {
         let p = format!("{prefix}/{}", n.name_lossy());
         visit(&p, n)?;
         if n.kind() == NodeKind::Dir {
-            walk(repo, n, &p, visit)?;
+            walk(repo, n, &p, depth + 1, visit)?;
         }
     }
     Ok(())

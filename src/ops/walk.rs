@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::format::pack::BlobKind;
-use crate::format::tree::{decode_list, Content, NodeKind};
+use crate::format::tree::{decode_list, Content, Node, NodeKind, MAX_DEPTH};
 use crate::format::BlobId;
 use crate::repo::Repository;
 
@@ -21,70 +21,87 @@ pub trait Visitor {
 }
 
 /// Walks the tree `root`. Trees and lists already in `seen` are not walked again, so walking
-/// many snapshots costs each shared subtree once.
+/// many snapshots costs each shared subtree once. The walk keeps its own stack, so a hostile
+/// repository's deep (or cyclic) trees cost heap, not the thread's stack; a tree nested deeper
+/// than [`MAX_DEPTH`] is reported as damaged.
 ///
 /// # Errors
 /// Only errors of the visitor's making; load failures go to [`Visitor::damaged`].
 /// With `fresh`, trees are read from the repository even when the local cache has them.
 pub fn walk(repo: &Repository, root: &BlobId, path: &str, fresh: bool, seen: &mut HashSet<BlobId>, v: &mut dyn Visitor) -> Result<()> {
-    v.blob(BlobKind::Tree, root, path);
-    if !seen.insert(*root) {
-        return Ok(());
-    }
-    let loaded = if fresh { repo.load_tree_fresh(root) } else { repo.load_tree(root) };
-    let tree = match loaded {
-        Ok(t) => t,
-        Err(e) => {
-            v.damaged(BlobKind::Tree, root, path, e);
-            return Ok(());
+    let mut stack: Vec<(BlobId, String, usize)> = vec![(*root, path.to_string(), 0)];
+    while let Some((id, path, depth)) = stack.pop() {
+        v.blob(BlobKind::Tree, &id, &path);
+        if !seen.insert(id) {
+            continue;
         }
-    };
-    for n in &tree.nodes {
-        let p = format!("{}/{}", path.trim_end_matches('/'), n.name_lossy());
-        match n.kind() {
-            NodeKind::Dir => {
-                if let Some(sub) = &n.subtree {
-                    walk(repo, sub, &p, fresh, seen, v)?;
-                }
+        if depth > MAX_DEPTH {
+            v.damaged(BlobKind::Tree, &id, &path, Error::corrupt("tree", id, format!("nested deeper than {MAX_DEPTH} levels")));
+            continue;
+        }
+        let loaded = if fresh { repo.load_tree_fresh(&id) } else { repo.load_tree(&id) };
+        let tree = match loaded {
+            Ok(t) => t,
+            Err(e) => {
+                v.damaged(BlobKind::Tree, &id, &path, e);
+                continue;
             }
-            NodeKind::File => match &n.content {
-                Content::Empty => v.file(&p, n.size, &[]),
-                Content::Chunks(ids) => {
-                    ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p));
-                    v.file(&p, n.size, ids);
-                }
-                Content::Lists(lists) => {
-                    // A list already walked is not read again, so the file's chunks are known
-                    // only when every list is read here.
-                    let mut all: Option<Vec<BlobId>> = Some(Vec::new());
-                    for l in lists {
-                        v.blob(BlobKind::List, l, &p);
-                        if !seen.insert(*l) {
-                            all = None;
-                            continue;
-                        }
-                        match repo.read_blob(l).and_then(|b| decode_list(&b).map_err(|e| Error::decode("chunk list", l, e))) {
-                            Ok(ids) => {
-                                ids.iter().for_each(|id| v.blob(BlobKind::Data, id, &p));
-                                if let Some(a) = &mut all {
-                                    a.extend(ids);
-                                }
-                            }
-                            Err(e) => {
-                                v.damaged(BlobKind::List, l, &p, e);
-                                all = None;
-                            }
-                        }
-                    }
-                    if let Some(a) = all {
-                        v.file(&p, n.size, &a);
+        };
+        // Subtrees go on the stack in reverse, so they are walked in name order.
+        let mut subtrees = Vec::new();
+        for n in &tree.nodes {
+            let p = format!("{}/{}", path.trim_end_matches('/'), n.name_lossy());
+            match n.kind() {
+                NodeKind::Dir => {
+                    if let Some(sub) = n.subtree {
+                        subtrees.push((sub, p, depth + 1));
                     }
                 }
-            },
-            _ => {}
+                NodeKind::File => file(repo, n, &p, seen, v),
+                _ => {}
+            }
         }
+        stack.extend(subtrees.into_iter().rev());
     }
     Ok(())
+}
+
+/// Reports a file node's blobs (and reads its chunk lists).
+fn file(repo: &Repository, n: &Node, p: &str, seen: &mut HashSet<BlobId>, v: &mut dyn Visitor) {
+    match &n.content {
+        Content::Empty => v.file(p, n.size, &[]),
+        Content::Chunks(ids) => {
+            ids.iter().for_each(|id| v.blob(BlobKind::Data, id, p));
+            v.file(p, n.size, ids);
+        }
+        Content::Lists(lists) => {
+            // A list already walked is not read again, so the file's chunks are known only
+            // when every list is read here.
+            let mut all: Option<Vec<BlobId>> = Some(Vec::new());
+            for l in lists {
+                v.blob(BlobKind::List, l, p);
+                if !seen.insert(*l) {
+                    all = None;
+                    continue;
+                }
+                match repo.read_blob(l).and_then(|b| decode_list(&b).map_err(|e| Error::decode("chunk list", l, e))) {
+                    Ok(ids) => {
+                        ids.iter().for_each(|id| v.blob(BlobKind::Data, id, p));
+                        if let Some(a) = &mut all {
+                            a.extend(ids);
+                        }
+                    }
+                    Err(e) => {
+                        v.damaged(BlobKind::List, l, p, e);
+                        all = None;
+                    }
+                }
+            }
+            if let Some(a) = all {
+                v.file(p, n.size, &a);
+            }
+        }
+    }
 }
 
 /// Collects the ids of every blob reachable from the given roots; fails on the first damaged

@@ -564,6 +564,25 @@ impl Repository {
         write_key(&self.backend, password, &self.keys, kdf)
     }
 
+    /// Every key file, each read and parsed (not opened): what `check` reports as damaged.
+    ///
+    /// # Errors
+    /// Listing fails.
+    pub fn key_files(&self) -> Result<Vec<(KeyId, Result<KeyFile>)>> {
+        let mut out = Vec::new();
+        for id in self.ids::<KeyId>()? {
+            let path = FileType::Key.path(&id.to_hex());
+            let parsed = self.backend.read(&path).and_then(|bytes| {
+                if storage_hash(&bytes) != id.0 {
+                    return Err(Error::corrupt("key file", &path, "content does not match its name"));
+                }
+                serde_json::from_slice::<KeyFile>(&bytes).map_err(|e| Error::corrupt("key file", &path, e))
+            });
+            out.push((id, parsed));
+        }
+        Ok(out)
+    }
+
     /// Whether a blob of `kind` is part of metadata packs.
     #[must_use]
     pub fn is_metadata(kind: BlobKind) -> bool {

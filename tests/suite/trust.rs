@@ -238,3 +238,56 @@ fn a_damaged_orphan_pack_is_not_adopted() {
     let id = run["snapshot_id"].as_str().unwrap().to_string();
     restores(&env, &id, &src, "r");
 }
+
+#[test]
+fn check_names_a_damaged_key_file_while_another_opens_the_repository() {
+    let env = Env::with_repo();
+    let keys = files_in(&env.repo().join("keys"));
+    assert_eq!(keys.len(), 1);
+    // A second key file whose content does not match its name.
+    let bad = env.repo().join("keys").join("0".repeat(64));
+    let mut bytes = fs::read(&keys[0]).unwrap();
+    bytes[20] ^= 0x20;
+    fs::write(&bad, &bytes).unwrap();
+    env.snap(["snapshots"]).ok();
+    let run = env.snap(["check"]);
+    expect_code(&run, 1, "check with a damaged key file");
+    assert_contains(&format!("{}{}", run.stdout, run.stderr), "key file 00000000", "check names it");
+}
+
+/// A repository whose latest snapshot is a chain of 5000 nested directories, written through
+/// the library as only a holder of the keys could.
+#[test]
+fn a_hostile_tree_nested_too_deep_is_damage_not_a_crash() {
+    use snap::format::pack::BlobKind;
+    use snap::format::tree::{Node, NodeKind, Tree};
+    use snap::repo::saver::BlobSaver;
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.txt"), b"a");
+    let good = env.backup(&[&src]);
+    let backend = snap::backend::Backend::open(&s(&env.repo()), false).unwrap();
+    let repo = snap::repo::Repository::open(backend, crate::util::PASSWORD.as_bytes(), &env.path().join("lib-cache")).unwrap();
+    repo.sync_index().unwrap();
+    let saver = BlobSaver::new(&repo);
+    let mut tree = Tree { nodes: Vec::new() };
+    for _ in 0..5000 {
+        let id = saver.save(BlobKind::Tree, &tree.encode()).unwrap();
+        tree = Tree { nodes: vec![Node { name: b"d".to_vec(), kind: Some(NodeKind::Dir), mode: 0o755, subtree: Some(id), ..Node::default() }] };
+    }
+    let root = saver.save(BlobKind::Tree, &tree.encode()).unwrap();
+    saver.finish().unwrap();
+    let (_, template) = repo.snapshots().unwrap().pop().unwrap();
+    let deep = repo.save_snapshot(&snap::format::snapshot::Snapshot { tree: root, time: "2030-01-01T00:00:00Z".into(), ..template }).unwrap().to_hex();
+    drop(repo);
+    let run = env.snap(["check"]);
+    expect_code(&run, 1, "check");
+    assert_contains(&format!("{}{}", run.stdout, run.stderr), "nested deeper than 4096 levels", "check");
+    let run = env.snap(["ls", &deep]);
+    expect_code(&run, 1, "ls");
+    assert_contains(&run.stderr, "nested deeper than 4096 levels", "ls");
+    let run = env.snap(["prune"]);
+    expect_code(&run, 1, "prune");
+    assert_contains(&run.stderr, "prune refused", "prune");
+    restores(&env, &good, &src, "r");
+}
