@@ -1,6 +1,7 @@
 //! `snap prune`: free the space of unreferenced data (exclusive lock).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 
@@ -20,6 +21,25 @@ pub struct Args {
     /// Only report what would be done
     #[arg(long, short = 'n')]
     dry_run: bool,
+    /// Delete packs no index names only once storage wrote them this long ago (e.g. 24h, 90m, 0)
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    orphan_grace: String,
+}
+
+/// `90s`, `30m`, `24h`, `7d` or `0`.
+pub fn parse_duration(flag: &str, s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = num.parse().map_err(|_| anyhow::anyhow!("{flag} {s:?}: expected a number with s, m, h or d, e.g. 24h"))?;
+    let secs = match unit {
+        "" if n == 0 => 0,
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("{flag} {s:?}: expected a number with s, m, h or d, e.g. 24h"),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 fn parse_percent(s: &str) -> Result<f64> {
@@ -32,7 +52,12 @@ fn parse_percent(s: &str) -> Result<f64> {
 
 impl Args {
     pub fn options(&self) -> Result<PruneOptions> {
-        Ok(PruneOptions { max_unused: parse_percent(&self.max_unused)?, repack_all: self.repack_all, dry_run: self.dry_run })
+        Ok(PruneOptions {
+            max_unused: parse_percent(&self.max_unused)?,
+            repack_all: self.repack_all,
+            dry_run: self.dry_run,
+            orphan_grace: parse_duration("--orphan-grace", &self.orphan_grace)?,
+        })
     }
 }
 
@@ -59,6 +84,9 @@ fn print_report(g: &GlobalArgs, r: &PruneReport) {
             r.blobs_repacked
         );
         println!("repository: {} → {} ({} freed)", human(r.bytes_before), human(r.bytes_after), human(r.bytes_freed));
+        if r.packs_orphaned_kept > 0 {
+            println!("kept {} pack(s) no index names: younger than --orphan-grace (or of unknown age)", r.packs_orphaned_kept);
+        }
     }
 }
 

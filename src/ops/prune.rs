@@ -4,6 +4,7 @@
 //! kept blobs, then old index files are deleted, then old packs.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use super::walk::referenced;
 use crate::error::{Error, Result};
@@ -22,11 +23,17 @@ pub struct PruneOptions {
     pub max_unused: f64,
     pub repack_all: bool,
     pub dry_run: bool,
+    /// A pack no index names is deleted only when the storage wrote it at least this long ago:
+    /// a backup still uploading (whose lock failed, or was judged stale) has such packs too.
+    pub orphan_grace: Duration,
 }
+
+/// Default of [`PruneOptions::orphan_grace`].
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        Self { max_unused: 0.05, repack_all: false, dry_run: false }
+        Self { max_unused: 0.05, repack_all: false, dry_run: false, orphan_grace: ORPHAN_GRACE }
     }
 }
 
@@ -39,8 +46,10 @@ pub struct PruneReport {
     pub bytes_unused: u64,
     /// Packs holding no used blob (deleted).
     pub packs_deleted: u64,
-    /// Packs not named by any index (deleted).
+    /// Packs not named by any index, old enough to delete (deleted).
     pub packs_orphaned: u64,
+    /// Packs not named by any index but younger than the grace period, or of unknown age (kept).
+    pub packs_orphaned_kept: u64,
     pub packs_repacked: u64,
     pub blobs_repacked: u64,
     pub packs_written: u64,
@@ -233,7 +242,16 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         report.bytes_unused += info.unused_bytes;
     }
     let listed: Vec<PackId> = repo.ids()?;
-    let orphans: Vec<PackId> = listed.iter().filter(|p| !packs.contains_key(*p)).copied().collect();
+    let mut orphans: Vec<PackId> = Vec::new();
+    let now = repo.storage_now()?;
+    for p in listed.iter().filter(|p| !packs.contains_key(*p)) {
+        // Of unknown age (no times on this storage, or the pack vanished meanwhile): kept.
+        let age = if opts.orphan_grace.is_zero() { Some(Duration::ZERO) } else { repo.pack_age(p, now).ok().flatten() };
+        match age {
+            Some(a) if a >= opts.orphan_grace => orphans.push(*p),
+            _ => report.packs_orphaned_kept += 1,
+        }
+    }
     report.packs_before = listed.len() as u64;
     report.bytes_before = packs.values().map(|p| p.size).sum();
 

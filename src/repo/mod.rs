@@ -359,6 +359,34 @@ impl Repository {
         self.backend.delete(&FileType::Pack.path(&id.to_hex()))
     }
 
+    /// How long ago the storage last wrote pack `id`, by the storage's own clock: "now" is the
+    /// newest modification time among the lock files (the caller's own lock was written or
+    /// refreshed moments ago), so no two clocks are compared. `None` when the storage keeps no
+    /// times or holds no lock.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn pack_age(&self, id: &crate::format::PackId, now: Option<jiff::Timestamp>) -> Result<Option<std::time::Duration>> {
+        let (Some(now), Some(written)) = (now, self.backend.modified(&FileType::Pack.path(&id.to_hex()))?) else { return Ok(None) };
+        Ok(Some(now.duration_since(written).try_into().unwrap_or(std::time::Duration::ZERO)))
+    }
+
+    /// The storage's clock now, read from the newest lock file (see [`Repository::pack_age`]).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn storage_now(&self) -> Result<Option<jiff::Timestamp>> {
+        let mut newest = None;
+        for name in self.backend.list(FileType::Lock)? {
+            match self.backend.modified(&FileType::Lock.path(&name)) {
+                Ok(t) => newest = newest.max(t),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(newest)
+    }
+
     /// A whole pack file's bytes.
     ///
     /// # Errors

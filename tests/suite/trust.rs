@@ -291,3 +291,34 @@ fn a_hostile_tree_nested_too_deep_is_damage_not_a_crash() {
     assert_contains(&run.stderr, "prune refused", "prune");
     restores(&env, &good, &src, "r");
 }
+
+#[test]
+fn prune_deletes_an_orphan_pack_only_after_its_grace_period() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.bin"), &pseudo_random(MIB, 7));
+    let id = env.backup(&[&src]);
+    // Two orphans: copies of the data pack under other (valid-looking) names, one written now,
+    // one two days ago by the storage's clock.
+    let data = files_in(&env.repo().join("data"));
+    let pack = data.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap().clone();
+    let young = env.repo().join("data/aa").join("aa".repeat(32));
+    let old = env.repo().join("data/bb").join("bb".repeat(32));
+    for p in [&young, &old] {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::copy(&pack, p).unwrap();
+    }
+    let two_days_ago = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 2 * 86_400, 0);
+    filetime::set_file_mtime(&old, two_days_ago).unwrap();
+    let run = env.snap(["prune", "--json"]).ok().json();
+    assert_eq!(run["packs_orphaned"].as_u64(), Some(1), "{run}");
+    assert_eq!(run["packs_orphaned_kept"].as_u64(), Some(1), "{run}");
+    assert!(young.exists(), "a pack written moments ago was deleted");
+    assert!(!old.exists(), "an orphan older than the grace period was kept");
+    // A shorter grace lets the young one go too.
+    let run = env.snap(["prune", "--orphan-grace", "0", "--json"]).ok().json();
+    assert_eq!(run["packs_orphaned"].as_u64(), Some(1), "{run}");
+    assert!(!young.exists());
+    env.snap(["check", "--read-data"]).ok();
+    restores(&env, &id, &src, "r");
+}
