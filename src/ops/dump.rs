@@ -12,8 +12,10 @@ use crate::format::tree::{Node, NodeKind, MAX_DEPTH};
 use crate::format::{BlobId, SnapshotId};
 use crate::repo::Repository;
 
-/// Blobs fetched and verified in parallel ahead of the writer.
+/// Blobs fetched and verified in parallel ahead of the writer, per window.
 const READ_AHEAD: usize = 64;
+/// Windows read ahead while the writer writes (memory: this many windows of blobs).
+const WINDOWS_AHEAD: usize = 2;
 
 /// Writes the file or directory at `path` of the snapshot to `out`.
 ///
@@ -39,19 +41,41 @@ pub fn dump(repo: &Repository, id: &SnapshotId, snap: &Snapshot, path: &str, out
     }
 }
 
-/// Writes a file node's content in order, verifying each blob.
+/// Writes a file node's content in order, verifying each blob. Before anything is written, the
+/// chunks' sizes (from the index) must add up to the size the node records; then a reader
+/// thread fetches, opens and verifies the next windows of blobs in parallel while this thread
+/// writes the current one.
 ///
 /// # Errors
-/// Missing or damaged blobs, or write errors.
+/// Missing or damaged blobs, a size that does not add up, or write errors.
 pub fn write_content(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<()> {
     let ids = repo.file_chunks(node)?;
-    for window in ids.chunks(READ_AHEAD) {
-        let blobs: Vec<Vec<u8>> = window.par_iter().map(|id: &BlobId| repo.read_blob_ahead(id)).collect::<Result<_>>()?;
-        for b in blobs {
-            out.write_all(&b).map_err(|e| Error::io("<stdout>", e))?;
-        }
+    let mut total = 0u64;
+    for id in &ids {
+        total += u64::from(repo.locate(id)?.raw_length);
     }
-    Ok(())
+    if total != node.size {
+        return Err(Error::corrupt("file", node.name_lossy(), format!("its node says {} bytes but its chunks hold {total}", node.size)));
+    }
+    std::thread::scope(|s| {
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<Vec<u8>>>>(WINDOWS_AHEAD);
+        s.spawn(move || {
+            for window in ids.chunks(READ_AHEAD) {
+                let blobs: Result<Vec<Vec<u8>>> = window.par_iter().map(|id: &BlobId| repo.read_blob_ahead(id)).collect();
+                let failed = blobs.is_err();
+                // The writer has stopped (an error, a closed pipe): stop reading too.
+                if tx.send(blobs).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for blobs in rx {
+            for b in blobs? {
+                out.write_all(&b).map_err(|e| Error::io("<stdout>", e))?;
+            }
+        }
+        Ok(())
+    })
 }
 
 fn header_for(n: &Node, kind: tar::EntryType, size: u64) -> tar::Header {

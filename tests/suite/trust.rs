@@ -322,3 +322,34 @@ fn prune_deletes_an_orphan_pack_only_after_its_grace_period() {
     env.snap(["check", "--read-data"]).ok();
     restores(&env, &id, &src, "r");
 }
+
+/// A file node whose recorded size is not what its chunks hold (as only a holder of the keys, or
+/// a bug, could write): check reports it and dump refuses before writing a byte.
+#[test]
+fn a_file_whose_chunks_do_not_add_up_to_its_size_is_refused() {
+    use snap::format::pack::BlobKind;
+    use snap::format::tree::{Content, Node, NodeKind, Tree};
+    use snap::repo::saver::BlobSaver;
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.txt"), b"some content");
+    env.backup(&[&src]);
+    let backend = snap::backend::Backend::open(&s(&env.repo()), false).unwrap();
+    let repo = snap::repo::Repository::open(backend, crate::util::PASSWORD.as_bytes(), &env.path().join("lib-cache")).unwrap();
+    repo.sync_index().unwrap();
+    let saver = BlobSaver::new(&repo);
+    let chunk = saver.save(BlobKind::Data, b"twelve bytes").unwrap();
+    let file = Node { name: b"liar.txt".to_vec(), kind: Some(NodeKind::File), mode: 0o644, size: 13, content: Content::Chunks(vec![chunk]), ..Node::default() };
+    let root = saver.save(BlobKind::Tree, &Tree { nodes: vec![file] }.encode()).unwrap();
+    saver.finish().unwrap();
+    let (_, template) = repo.snapshots().unwrap().pop().unwrap();
+    let liar = repo.save_snapshot(&snap::format::snapshot::Snapshot { tree: root, time: "2030-01-01T00:00:00Z".into(), ..template }).unwrap().to_hex();
+    drop(repo);
+    let run = env.snap(["check"]);
+    expect_code(&run, 1, "check");
+    assert_contains(&format!("{}{}", run.stdout, run.stderr), "file /liar.txt: its node says 13 bytes but its chunks hold 12", "check");
+    let run = env.snap(["dump", &liar, "/liar.txt"]);
+    expect_code(&run, 1, "dump");
+    assert!(run.raw_stdout.is_empty(), "dump wrote bytes of a file it should refuse");
+    assert_contains(&run.stderr, "its node says 13 bytes but its chunks hold 12", "dump");
+}
