@@ -227,6 +227,15 @@ impl Backend {
     pub fn delete(&self, path: &str) -> Result<()> {
         self.op.delete(path).map_err(|e| be("delete", path, e))
     }
+
+    /// When the storage last modified `path`, by the storage's own clock; `None` when the storage
+    /// keeps no such time (the `memory:` store). Locks compare two such readings (format-spec §18).
+    ///
+    /// # Errors
+    /// Storage errors, including not-found.
+    pub fn modified(&self, path: &str) -> Result<Option<jiff::Timestamp>> {
+        self.op.stat(path).map(|m| m.last_modified().map(jiff::Timestamp::from)).map_err(|e| be("stat", path, e))
+    }
 }
 
 /// True when `e` is a storage not-found error.
