@@ -22,6 +22,10 @@ pub enum Error {
     WrongPassword(String),
     #[error("repository is locked: {0}")]
     Locked(String),
+    /// A held lock can no longer be trusted (its refresh failed, or its file was removed), so the
+    /// command stops before it deletes or commits anything.
+    #[error("repository lock lost: {0}; stopped before changing anything more")]
+    LockLost(String),
     #[error("storage {op} {path}: {source}")]
     Backend { op: &'static str, path: String, source: Box<opendal::Error> },
     #[error("{}: {source}", path.display())]
