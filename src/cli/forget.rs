@@ -82,11 +82,11 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     opts.validate()?;
     // TODO(locks): switch to `g.open_exclusive()` once it exists; a plain dry run only reads.
     let kind = if a.dry_run && !a.prune { LockKind::Shared } else { LockKind::Exclusive };
-    let (repo, _lock) = g.open_locked(kind)?;
-    let report = forget(&repo, &opts)?;
+    let (repo, lock) = g.open_locked(kind)?;
+    let report = forget(&repo, &opts, &lock)?;
     print_report(g, &report);
     if a.prune && report.removed() > 0 {
-        super::prune::prune_and_print(g, &repo, &PruneOptions { dry_run: a.dry_run, ..PruneOptions::default() })?;
+        super::prune::prune_and_print(g, &repo, &PruneOptions { dry_run: a.dry_run, ..PruneOptions::default() }, &lock)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use snap::ops::prune::{prune, PruneOptions, PruneReport};
+use snap::repo::lock::LockGuard;
 use snap::repo::Repository;
 
 use super::{human, GlobalArgs};
@@ -62,8 +63,8 @@ impl Args {
 }
 
 /// Prunes an already opened and exclusively locked repository and prints the report.
-pub fn prune_and_print(g: &GlobalArgs, repo: &Repository, opts: &PruneOptions) -> Result<()> {
-    let r = prune(repo, opts)?;
+pub fn prune_and_print(g: &GlobalArgs, repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result<()> {
+    let r = prune(repo, opts, lock)?;
     print_report(g, &r);
     Ok(())
 }
@@ -92,7 +93,7 @@ fn print_report(g: &GlobalArgs, r: &PruneReport) {
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let opts = a.options()?;
-    let (repo, _lock) = g.open_locked(snap::repo::lock::LockKind::Exclusive)?;
-    prune_and_print(g, &repo, &opts)?;
+    let (repo, lock) = g.open_locked(snap::repo::lock::LockKind::Exclusive)?;
+    prune_and_print(g, &repo, &opts, &lock)?;
     Ok(ExitCode::SUCCESS)
 }

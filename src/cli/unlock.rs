@@ -15,7 +15,7 @@ pub struct Args {
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let repo = g.open_unlocked()?;
-    let n = snap::repo::lock::unlock(&repo.backend, &repo.keys, a.remove_all)?;
+    let n = repo.unlock(a.remove_all)?;
     if g.json {
         println!("{}", serde_json::json!({ "removed": n }));
     } else if !g.quiet {

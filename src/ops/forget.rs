@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::select::SnapshotFilter;
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
+use crate::repo::lock::LockGuard;
 use crate::repo::SnapshotScan;
 use crate::format::SnapshotId;
 use crate::repo::Repository;
@@ -483,12 +484,12 @@ fn decide_group(group: GroupKey, members: &[&(SnapshotId, Snapshot)], opts: &For
 
 /// Decides with [`plan`] and, unless `dry_run`, deletes the snapshot files of every removed
 /// snapshot. Index and packs are left alone: `prune` frees the data. The caller must hold an
-/// exclusive lock (unless `dry_run`).
+/// exclusive lock (unless `dry_run`), checked before anything is deleted.
 ///
 /// # Errors
 /// As [`plan`]; storage errors listing snapshots or deleting one (snapshots deleted before the
 /// failure stay deleted).
-pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+pub fn forget(repo: &Repository, opts: &ForgetOptions, lock: &LockGuard) -> Result<ForgetReport> {
     opts.validate()?;
     let scan = repo.scan_snapshots()?;
     // An id that names a snapshot file that cannot be read removes that file: it is the one way
@@ -510,6 +511,7 @@ pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
         Vec::new()
     };
     if !opts.dry_run {
+        lock.ensure_held()?;
         for id in groups.iter().flat_map(|g| &g.remove).map(|r| r.id).chain(unreadable.iter().copied()) {
             repo.delete_snapshot(&id)?;
         }

@@ -10,9 +10,13 @@ use super::walk::referenced;
 use crate::error::{Error, Result};
 use crate::format::pack::{BlobKind, IndexFile, IndexPack, PackEntry};
 use crate::format::{BlobId, IndexId, PackId};
+use crate::repo::lock::LockGuard;
 use crate::repo::pack::pack_size;
 use crate::repo::saver::BlobSaver;
 use crate::repo::Repository;
+
+/// Packs deleted between two checks that the lock is still held.
+const PACKS_PER_LOCK_CHECK: usize = 200;
 
 /// Index files written by prune hold at most this many blobs each.
 const BLOBS_PER_INDEX: usize = 100_000;
@@ -190,11 +194,14 @@ fn close_over_bases(used: &mut HashSet<BlobId>, bases: &HashMap<BlobId, BlobId>)
     }
 }
 
-/// Runs prune. The caller must hold an exclusive lock.
+/// Runs prune under `lock`, an exclusive lock, which is checked ([`LockGuard::ensure_held`])
+/// before the new index files are written, before old index files are deleted, and before (and
+/// while) packs are deleted: a lock that can no longer be trusted stops prune before that step.
 ///
 /// # Errors
-/// A snapshot whose trees cannot be read (prune then deletes nothing), storage errors.
-pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
+/// A snapshot whose trees cannot be read (prune then deletes nothing), a lost lock, storage
+/// errors.
+pub fn prune(repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result<PruneReport> {
     let mut report = PruneReport { dry_run: opts.dry_run, ..PruneReport::default() };
     let scan = repo.scan_snapshots()?;
     // What an unreadable snapshot references is unknown: deleting anything could lose it.
@@ -289,6 +296,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     fail_point("prune-after-repack");
 
     // 2. One new set of index files naming every kept pack (all of its blobs) and the new packs.
+    lock.ensure_held()?;
     let repacked: HashSet<&PackId> = repack.iter().collect();
     let mut kept: Vec<IndexPack> = packs
         .iter()
@@ -323,13 +331,18 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     fail_point("prune-after-index");
 
     // 3. Old index files, then 4. old packs.
+    lock.ensure_held()?;
     for id in superseded.iter().filter(|id| !written.contains(id)) {
         repo.delete_index_file(id)?;
     }
     fail_point("prune-after-index-delete");
     delete.extend(repack.iter().copied());
     delete.extend(orphans.iter().copied());
+    lock.ensure_held()?;
     for (i, pid) in delete.iter().enumerate() {
+        if i > 0 && i % PACKS_PER_LOCK_CHECK == 0 {
+            lock.ensure_held()?;
+        }
         repo.delete_pack(pid)?;
         if i == 0 {
             fail_point("prune-during-pack-delete");

@@ -169,6 +169,14 @@ impl Repository {
         lock::acquire(&self.backend, &self.keys, kind)
     }
 
+    /// Removes stale locks, or every lock with `all`; returns how many (see [`lock::unlock`]).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn unlock(&self, all: bool) -> Result<usize> {
+        lock::unlock(&self.backend, &self.keys, all)
+    }
+
     /// The local cache directory of this repository.
     #[must_use]
     pub fn cache_dir(&self) -> &Path {

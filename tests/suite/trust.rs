@@ -353,3 +353,23 @@ fn a_file_whose_chunks_do_not_add_up_to_its_size_is_refused() {
     assert!(run.raw_stdout.is_empty(), "dump wrote bytes of a file it should refuse");
     assert_contains(&run.stderr, "its node says 13 bytes but its chunks hold 12", "dump");
 }
+
+#[test]
+fn an_unreadable_lock_blocks_prune_but_not_backup() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.txt"), b"a");
+    env.backup(&[&src]);
+    let junk = env.repo().join("locks").join("cd".repeat(32));
+    fs::write(&junk, b"junk").unwrap();
+    let run = env.snap(["prune"]);
+    expect_code(&run, 11, "prune with an unreadable lock");
+    let run = env.snap(["forget", "--keep-last", "1"]);
+    expect_code(&run, 11, "forget with an unreadable lock");
+    env.backup(&[&src]);
+    // Fresh junk is not stale: only --remove-all takes it away.
+    env.snap(["unlock"]).ok();
+    assert!(junk.exists());
+    env.snap(["unlock", "--remove-all"]).ok();
+    env.snap(["prune"]).ok();
+}
