@@ -50,6 +50,18 @@ pub enum Error {
     CommandFailed(String),
     #[error("interrupted; nothing was lost, the next backup reuses what was stored")]
     Interrupted,
+    /// An option, argument or pattern that cannot be acted on; names it and says why.
+    #[error("{0}")]
+    Usage(String),
+    /// A command that deletes refused to act on uncertain ground; nothing was deleted.
+    #[error("{0}")]
+    Refused(String),
+    /// Something below `path` of a snapshot could not be read.
+    #[error("{path}: {source}")]
+    At { path: String, source: Box<Error> },
+    /// What only a bug in snap can cause (a worker gone, a value past a format limit).
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("{0}")]
     Invalid(String),
 }

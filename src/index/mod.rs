@@ -144,7 +144,7 @@ impl LocalIndex {
     }
 
     fn db(&self) -> Result<&DB> {
-        self.db.as_ref().ok_or_else(|| Error::Invalid(format!("local index {} is closed", self.path.display())))
+        self.db.as_ref().ok_or_else(|| Error::Internal(format!("local index {} is closed", self.path.display())))
     }
 
     fn err(&self, e: rocksdb::Error) -> Error {
@@ -152,7 +152,7 @@ impl LocalIndex {
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
-        self.db()?.cf_handle(name).ok_or_else(|| Error::Invalid(format!("local index {} lacks column family {name}", self.path.display())))
+        self.db()?.cf_handle(name).ok_or_else(|| Error::Internal(format!("local index {} lacks column family {name}", self.path.display())))
     }
 
     /// Where `id` is stored, if any index file names it.

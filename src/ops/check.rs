@@ -35,7 +35,7 @@ impl DataSubset {
     /// # Errors
     /// Anything else.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::Invalid(format!("--read-data-subset {s:?}: expected n/m, p% or a size like 500M"));
+        let bad = || Error::Usage(format!("--read-data-subset {s:?}: expected n/m, p% or a size like 500M"));
         let s = s.trim();
         if let Some((n, m)) = s.split_once('/') {
             let (n, m): (u32, u32) = (n.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);

@@ -37,7 +37,7 @@ pub fn dump(repo: &Repository, id: &SnapshotId, snap: &Snapshot, path: &str, out
             append_dir(repo, &mut tar, &node, &root, 0)?;
             tar.into_inner().map_err(|e| Error::io("<stdout>", e))?.flush().map_err(|e| Error::io("<stdout>", e))
         }
-        other => Err(Error::Invalid(format!("{path} is a {other:?}, not a file or directory"))),
+        other => Err(Error::Usage(format!("{path} is a {other:?}, not a file or directory"))),
     }
 }
 

@@ -35,9 +35,9 @@ impl KeepWithin {
     /// once, in any order; at least one unit; not zero in total.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the input and what is wrong with it.
+    /// [`Error::Usage`] naming the input and what is wrong with it.
     pub fn parse(s: &str) -> Result<Self> {
-        let err = |why: &str| Error::Invalid(format!("--keep-within {s:?}: {why}; use e.g. 30d, 2w, 1y6m or 12h (units y, m, w, d, h)"));
+        let err = |why: &str| Error::Usage(format!("--keep-within {s:?}: {why}; use e.g. 30d, 2w, 1y6m or 12h (units y, m, w, d, h)"));
         let mut out = Self::default();
         let mut seen = String::new();
         let mut num = String::new();
@@ -288,7 +288,7 @@ impl GroupBy {
     /// group for everything.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for any other word.
+    /// [`Error::Usage`] for any other word.
     pub fn parse(s: &str) -> Result<Self> {
         let mut g = Self { host: false, paths: false, tags: false };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -296,7 +296,7 @@ impl GroupBy {
                 "host" => g.host = true,
                 "paths" => g.paths = true,
                 "tags" => g.tags = true,
-                _ => return Err(Error::Invalid(format!("--group-by {s:?}: {part:?} is not one of host, paths, tags"))),
+                _ => return Err(Error::Usage(format!("--group-by {s:?}: {part:?} is not one of host, paths, tags"))),
             }
         }
         Ok(g)
@@ -354,27 +354,27 @@ impl ForgetOptions {
     /// ids together with a policy or filters, and empty `--keep-tag` values.
     ///
     /// # Errors
-    /// [`Error::Invalid`] saying which.
+    /// [`Error::Usage`] saying which.
     pub fn validate(&self) -> Result<()> {
         let has_filter = !(self.filter.hosts.is_empty() && self.filter.tags.is_empty() && self.filter.paths.is_empty());
         if !self.ids.is_empty() {
             if !self.policy.is_empty() {
-                return Err(Error::Invalid("give snapshot ids or a --keep-* policy, not both".into()));
+                return Err(Error::Usage("give snapshot ids or a --keep-* policy, not both".into()));
             }
             if has_filter {
-                return Err(Error::Invalid("snapshot ids cannot be combined with --host, --tag or --path".into()));
+                return Err(Error::Usage("snapshot ids cannot be combined with --host, --tag or --path".into()));
             }
             return Ok(());
         }
         if self.policy.is_empty() {
-            return Err(Error::Invalid(
+            return Err(Error::Usage(
                 "no policy given: use --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, \
                  --keep-within or --keep-tag, or name snapshot ids; refusing to remove every snapshot"
                     .into(),
             ));
         }
         if self.policy.tags.iter().any(|t| t.split(',').all(str::is_empty)) {
-            return Err(Error::Invalid("--keep-tag needs a tag".into()));
+            return Err(Error::Usage("--keep-tag needs a tag".into()));
         }
         Ok(())
     }
@@ -686,7 +686,7 @@ mod tests {
         assert_eq!(KeepWithin::parse("5h1y").unwrap().to_string(), "1y5h");
         for bad in ["", " ", "d", "30", "30x", "3d3d", "-1d", "0d", "0y0m", "1.5d", "30D", "1 d", "99999999999999999999d", "20000y", "y1"] {
             let e = KeepWithin::parse(bad).unwrap_err();
-            assert!(matches!(e, Error::Invalid(_)), "{bad:?}: {e}");
+            assert!(matches!(e, Error::Usage(_)), "{bad:?}: {e}");
             assert!(e.to_string().contains("--keep-within"), "{bad:?}: {e}");
         }
     }

@@ -108,7 +108,7 @@ fn plan(packs: &HashMap<PackId, PackInfo>, order: &[PackId], mut used: HashSet<B
     close_over_bases(&mut used, &bases);
     let missing: Vec<&BlobId> = used.iter().filter(|b| !indexed.contains(*b)).collect();
     if let Some(b) = missing.first() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Refused(format!(
             "prune refused, nothing was deleted: {} blob(s) that snapshots need are in no index (first {b}); run `snap check`",
             missing.len()
         )));
@@ -206,21 +206,21 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result
     let scan = repo.scan_snapshots()?;
     // What an unreadable snapshot references is unknown: deleting anything could lose it.
     if let Some((id, e)) = scan.unreadable.first() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Refused(format!(
             "prune refused, nothing was deleted: snapshot {} cannot be read ({e}); if it is damaged beyond repair, `snap forget {}` removes it",
             id.short(),
             id
         )));
     }
     let roots: Vec<BlobId> = scan.readable.iter().map(|(_, s)| s.tree).collect();
-    let used = referenced(repo, &roots).map_err(|e| Error::Invalid(format!("prune refused, nothing was deleted: a snapshot cannot be read: {e}")))?;
+    let used = referenced(repo, &roots).map_err(|e| Error::Refused(format!("prune refused, nothing was deleted: a snapshot cannot be read: {e}")))?;
 
     // Every pack the index files name, in index order, with its entries.
     // Every index file must be read: the packs of one that cannot be would look unindexed.
     let index_ids: Vec<IndexId> = repo.ids()?;
     let index_files = index_ids
         .iter()
-        .map(|id| repo.load_index_file(id).map_err(|e| Error::Invalid(format!("prune refused, nothing was deleted: index file {} cannot be read ({e}); run `snap check`", id.short()))))
+        .map(|id| repo.load_index_file(id).map_err(|e| Error::Refused(format!("prune refused, nothing was deleted: index file {} cannot be read ({e}); run `snap check`", id.short()))))
         .collect::<Result<Vec<_>>>()?;
     let mut order: Vec<PackId> = Vec::new();
     let mut packs: HashMap<PackId, PackInfo> = HashMap::new();
@@ -286,7 +286,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result
             let sealed = bytes.get(e.offset as usize..e.offset as usize + e.length as usize).ok_or_else(|| Error::corrupt("blob", e.id, "outside its pack"))?;
             // Verified, then copied as sealed: the blob's AAD binds its kind and id, not its place.
             repo.open_blob(e.kind, &e.id, e.compression, e.raw_length, e.base.as_ref(), sealed)
-                .map_err(|err| Error::Invalid(format!("prune stopped before deleting anything: {err}")))?;
+                .map_err(|err| Error::Refused(format!("prune stopped before deleting anything: {err}")))?;
             saver.store_sealed(e.kind, &e.id, e.compression, e.raw_length, e.base, sealed)?;
             report.blobs_repacked += 1;
         }

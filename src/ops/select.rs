@@ -73,7 +73,7 @@ pub fn node_at(repo: &Repository, id: &SnapshotId, snap: &Snapshot, path: &str) 
         let name = match c {
             Component::Normal(n) => n.as_bytes(),
             Component::RootDir | Component::CurDir => continue,
-            _ => return Err(Error::Invalid(format!("path {path:?} must not contain \"..\""))),
+            _ => return Err(Error::Usage(format!("path {path:?} must not contain \"..\""))),
         };
         let not_found = || Error::PathNotFound { snapshot: id.short(), path: path.to_string() };
         let sub = match (node.kind(), node.subtree) {

@@ -119,7 +119,7 @@ pub fn referenced(repo: &Repository, roots: &[BlobId]) -> Result<HashSet<BlobId>
             self.used.insert(*id);
         }
         fn damaged(&mut self, _: BlobKind, _: &BlobId, path: &str, err: Error) {
-            self.err.get_or_insert(Error::Invalid(format!("{path}: {err}")));
+            self.err.get_or_insert(Error::At { path: path.to_string(), source: Box::new(err) });
         }
     }
     let mut c = Collect { used: HashSet::new(), err: None };
