@@ -11,3 +11,4 @@ mod dedup;
 mod forget;
 mod integrity;
 mod trust;
+mod decoders;
