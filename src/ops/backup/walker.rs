@@ -1,0 +1,210 @@
+//! The filesystem walk: lstat every entry in name order, reuse unchanged files from the parent
+//! snapshot, and hand the rest to the file workers, telling the tree assembler what comes when.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{bounded, Sender};
+
+use super::sources::{SourcePlan, VDir, VEntry};
+use super::{Ctx, Event, FileJob, JobSource, Pending, StreamSpec};
+use crate::format::tree::{Content, Node, NodeKind, Tree};
+use crate::ops::node::{kind_of, node_from_metadata, read_xattrs, unchanged, Names};
+
+pub(super) struct Walker<'c, 'a> {
+    pub(super) ctx: &'c Ctx<'a>,
+    pub(super) events: Sender<Event>,
+    pub(super) jobs: Sender<FileJob>,
+    pub(super) names: Names,
+}
+
+impl Walker<'_, '_> {
+    fn emit(&self, ev: Event) -> bool {
+        self.events.send(ev).is_ok()
+    }
+
+    pub(super) fn walk_root(&mut self, plan: &SourcePlan, parent: Option<Tree>, stream: Option<StreamSpec>) {
+        let root_md = std::fs::symlink_metadata("/");
+        let mut root_node = match &root_md {
+            Ok(md) => node_from_metadata(OsStr::new(""), md, &mut self.names),
+            Err(_) => Node { kind: Some(NodeKind::Dir), mode: 0o755, ..Node::default() },
+        };
+        root_node.kind = Some(NodeKind::Dir);
+        self.emit(Event::Enter);
+        if let Some(VEntry::Source(_)) = plan.root.children.get(&Vec::new()) {
+            let dev = root_md.as_ref().map(MetadataExt::dev).unwrap_or(0);
+            self.walk_dir_entries(Path::new("/"), parent.as_ref(), dev);
+        } else {
+            self.walk_vdir_entries(&plan.root, parent.as_ref());
+        }
+        if let Some(spec) = stream {
+            let node = Node {
+                name: spec.name.as_bytes().to_vec(),
+                kind: Some(NodeKind::File),
+                mode: 0o600,
+                uid: root_node_uid(),
+                gid: root_node_gid(),
+                mtime: now_ts(),
+                ctime: now_ts(),
+                nlink: 1,
+                ..Node::default()
+            };
+            let old = parent.as_ref().and_then(|t| find(t, spec.name.as_bytes())).filter(|n| n.kind() == NodeKind::File);
+            let previous = old.and_then(|n| self.ctx.repo.file_chunks(n).ok()).unwrap_or_default();
+            self.dispatch(JobSource::Stream(spec, previous), node);
+        }
+        self.emit(Event::Leave(root_node));
+    }
+
+    fn walk_vdir_entries(&mut self, dir: &VDir, parent: Option<&Tree>) {
+        for (name, entry) in &dir.children {
+            if self.ctx.stopped() {
+                return;
+            }
+            let old = parent.and_then(|t| find(t, name));
+            match entry {
+                VEntry::Source(path) => self.walk_path(path, old, None),
+                VEntry::Dir(sub) => {
+                    let md = match std::fs::symlink_metadata(&sub.path) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            self.ctx.error(&sub.path, e);
+                            continue;
+                        }
+                    };
+                    let mut node = node_from_metadata(OsStr::from_bytes(name), &md, &mut self.names);
+                    node.kind = Some(NodeKind::Dir);
+                    let old_tree = self.subtree_of(old);
+                    self.emit(Event::Enter);
+                    self.walk_vdir_entries(sub, old_tree.as_ref());
+                    self.emit(Event::Leave(node));
+                }
+            }
+        }
+    }
+
+    fn subtree_of(&self, old: Option<&Node>) -> Option<Tree> {
+        let old = old?;
+        if old.kind() != NodeKind::Dir {
+            return None;
+        }
+        self.ctx.repo.load_tree(&old.subtree?).ok()
+    }
+
+    /// Backs up one path (a source, or an entry found while walking).
+    fn walk_path(&mut self, path: &Path, old: Option<&Node>, root_dev: Option<u64>) {
+        if self.ctx.excludes.excluded(path) {
+            return;
+        }
+        let md = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.ctx.error(path, e);
+                return;
+            }
+        };
+        let name = path.file_name().unwrap_or_else(|| OsStr::new(""));
+        let mut node = node_from_metadata(name, &md, &mut self.names);
+        node.xattrs = read_xattrs(path);
+        match kind_of(&md) {
+            NodeKind::Dir => {
+                let dev = root_dev.unwrap_or(md.dev());
+                self.emit(Event::Enter);
+                if !(self.ctx.one_file_system && md.dev() != dev) {
+                    let old_tree = self.subtree_of(old);
+                    self.walk_dir_entries(path, old_tree.as_ref(), dev);
+                }
+                self.emit(Event::Leave(node));
+            }
+            NodeKind::File => {
+                if let Some(o) = old
+                    && unchanged(o, &node)
+                    && self.blobs_present(&o.content)
+                {
+                    node.content = o.content.clone();
+                    self.ctx.counts.files_unchanged.fetch_add(1, Ordering::Relaxed);
+                    self.ctx.counts.bytes_total.fetch_add(node.size, Ordering::Relaxed);
+                    self.emit(Event::Node(Pending::Ready(node)));
+                    return;
+                }
+                let counter = if old.is_some_and(|o| o.kind() == NodeKind::File) { &self.ctx.counts.files_changed } else { &self.ctx.counts.files_new };
+                counter.fetch_add(1, Ordering::Relaxed);
+                self.dispatch(JobSource::Path(path.to_path_buf()), node);
+            }
+            NodeKind::Symlink => {
+                match std::fs::read_link(path) {
+                    Ok(t) => node.link_target = t.as_os_str().as_bytes().to_vec(),
+                    Err(e) => {
+                        self.ctx.error(path, e);
+                        return;
+                    }
+                }
+                self.emit(Event::Node(Pending::Ready(node)));
+            }
+            _ => {
+                self.emit(Event::Node(Pending::Ready(node)));
+            }
+        }
+    }
+
+    fn walk_dir_entries(&mut self, dir: &Path, parent: Option<&Tree>, dev: u64) {
+        let rd = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                self.ctx.error(dir, e);
+                return;
+            }
+        };
+        let mut names: Vec<OsString> = Vec::new();
+        for ent in rd {
+            match ent {
+                Ok(e) => names.push(e.file_name()),
+                Err(e) => self.ctx.error(dir, e),
+            }
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for n in names {
+            if self.ctx.stopped() {
+                return;
+            }
+            let old = parent.and_then(|t| find(t, n.as_bytes()));
+            self.walk_path(&dir.join(&n), old, Some(dev));
+        }
+    }
+
+    fn dispatch(&self, source: JobSource, node: Node) {
+        let (tx, rx) = bounded(1);
+        if self.jobs.send(FileJob { source, node, reply: tx }).is_ok() {
+            self.emit(Event::Node(Pending::File(rx)));
+        }
+    }
+
+    /// Whether every blob a reused content list names is still indexed.
+    fn blobs_present(&self, c: &Content) -> bool {
+        let ids = match c {
+            Content::Empty => return true,
+            Content::Chunks(ids) | Content::Lists(ids) => ids,
+        };
+        ids.iter().all(|id| self.ctx.repo.readable_in_index(id).unwrap_or(false))
+    }
+}
+
+fn find<'t>(t: &'t Tree, name: &[u8]) -> Option<&'t Node> {
+    t.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().and_then(|i| t.nodes.get(i))
+}
+
+fn now_ts() -> crate::format::tree::Timestamp {
+    let now = jiff::Timestamp::now();
+    crate::format::tree::Timestamp { secs: now.as_second(), nanos: u32::try_from(now.subsec_nanosecond()).unwrap_or(0) }
+}
+
+fn root_node_uid() -> u32 {
+    uzers::get_current_uid()
+}
+
+fn root_node_gid() -> u32 {
+    uzers::get_current_gid()
+}
