@@ -1042,3 +1042,152 @@ fn file_growing_during_backup_is_stored_consistently() {
     assert_eq!(std::fs::read(restored(&target, &src.join("still.txt"))).expect("read"), b"does not change\n");
     st.assert_intact();
 }
+
+// ---------------------------------------------------------------------------------------------
+// 15. Untrusted input stays bounded (issue 7 §2): oversized files of every kind, hostile key
+//     files, empty passwords, SNAP_PASSWORD kept from children, versions a reader must refuse
+// ---------------------------------------------------------------------------------------------
+
+/// Peak resident memory a `snap` run may reach while facing hostile files; a normal run stays
+/// far below it, and the hostile inputs below would take it to gigabytes.
+const RSS_LIMIT_KIB: u64 = 400 * 1024;
+
+/// Size of the sparse files planted below: 10 GiB that cost no disk.
+const HUGE: u64 = 10 << 30;
+
+/// Runs `c` and returns what it did with its peak resident memory in KiB (from `wait4`, which
+/// reports on this one child, not on the other tests' children). A run still going after
+/// `deadline` is killed and the test fails: a generous guard against a run that would take
+/// hours, not a timing assertion.
+fn run_measured(mut c: Command, deadline: Duration) -> (Run, u64) {
+    use std::io::Read;
+    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn snap");
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = pipe(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = pipe(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let pid = i32::try_from(child.id()).expect("pid");
+    let start = Instant::now();
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut killed = false;
+    loop {
+        // SAFETY: waits for our own child with valid pointers; WNOHANG never blocks.
+        let r = unsafe { libc::wait4(pid, &mut status, if killed { 0 } else { libc::WNOHANG }, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+        if start.elapsed() > deadline {
+            // SAFETY: the child has not been reaped yet, so the pid is still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let run = Run {
+        code: if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 },
+        stdout: String::from_utf8_lossy(&out.join().expect("stdout")).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().expect("stderr")).into_owned(),
+        raw_stdout: Vec::new(),
+    };
+    assert!(!killed, "snap was still running after {deadline:?} and was killed: {run:?}");
+    let rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    assert!(rss_kib > 1024, "implausible peak memory {rss_kib} KiB: the measurement is broken");
+    (run, rss_kib)
+}
+
+/// `snap ARGS` in `env`, measured (see [`run_measured`]), asserting bounded memory.
+#[track_caller]
+fn snap_bounded(env: &Env, args: &[String], what: &str) -> Run {
+    let mut c = env.cmd();
+    c.args(args);
+    let (run, rss) = run_measured(c, Duration::from_secs(120));
+    assert!(rss < RSS_LIMIT_KIB, "`snap {}` with {what} peaked at {} MiB: {run:?}", args.join(" "), rss / 1024);
+    run
+}
+
+/// A 64-hex name sorting before every real one.
+const FIRST_NAME: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn sparse(path: &Path, len: u64) {
+    std::fs::File::create(path).expect("create sparse file").set_len(len).expect("set_len");
+}
+
+/// The commands issue 7 measured: list, back up, check.
+fn list_backup_check(st: &Stored) -> Vec<Vec<String>> {
+    vec![vec!["snapshots".into()], vec!["backup".into(), s(&st.src)], vec!["check".into()]]
+}
+
+#[test]
+fn oversized_config_is_refused_in_bounded_memory() {
+    let st = Stored::new();
+    let env = &st.env;
+    let config = env.repo().join("config");
+    let saved = std::fs::read(&config).expect("read config");
+    sparse(&config, HUGE);
+    for args in list_backup_check(&st) {
+        let run = snap_bounded(env, &args, "a 10 GiB config");
+        assert_fails(&run, 1, &["config", "10737418240 bytes", "more than the 64 KiB the config file may have"]);
+    }
+    std::fs::write(&config, saved).expect("restore config");
+    st.assert_intact();
+}
+
+#[test]
+fn oversized_lock_file_is_handled_in_bounded_memory() {
+    let st = Stored::new();
+    let env = &st.env;
+    sparse(&env.repo().join("locks").join(FIRST_NAME), HUGE);
+    for args in list_backup_check(&st) {
+        let run = snap_bounded(env, &args, "a 10 GiB lock file");
+        // Proceeding (a lock that cannot be read blocks no shared lock) or refusing are both
+        // fine, as long as a refusal names the file.
+        if run.code != 0 {
+            assert!(run.stderr.contains(FIRST_NAME) && run.stderr.contains("more than the 64 KiB a lock file may have"), "{run:?}");
+        }
+    }
+    std::fs::remove_file(env.repo().join("locks").join(FIRST_NAME)).expect("remove lock");
+    st.assert_intact();
+}
+
+/// An oversized file in `dir` (index/ or snapshots/): every command that reads it says which
+/// file and why, in bounded memory. (Whether it then skips the file or stops is not decided
+/// here.)
+fn oversized_in(dir: &str, limit: &str, readers: &[&str]) {
+    let st = Stored::new();
+    let env = &st.env;
+    let path = env.repo().join(dir).join(FIRST_NAME);
+    sparse(&path, HUGE);
+    for args in list_backup_check(&st) {
+        let run = snap_bounded(env, &args, &format!("a 10 GiB file in {dir}/"));
+        let said = format!("{}{}", run.stdout, run.stderr);
+        let named = said.contains(&format!("{dir}/{FIRST_NAME}: 10737418240 bytes, more than the {limit}"));
+        if readers.contains(&args[0].as_str()) {
+            assert!(named, "`snap {}` did not name the oversized file: {run:?}", args.join(" "));
+        } else if run.code != 0 {
+            assert!(named, "`snap {}` failed without naming the oversized file: {run:?}", args.join(" "));
+        }
+    }
+    std::fs::remove_file(&path).expect("remove");
+    st.assert_intact();
+}
+
+#[test]
+fn oversized_index_file_is_refused_in_bounded_memory() {
+    oversized_in("index", "64 MiB an index file may have", &["backup", "check"]);
+}
+
+#[test]
+fn oversized_snapshot_file_is_refused_in_bounded_memory() {
+    oversized_in("snapshots", "8 MiB a snapshot file may have", &["snapshots", "backup", "check"]);
+}
