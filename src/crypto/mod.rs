@@ -3,7 +3,7 @@
 
 mod keyfile;
 
-pub use keyfile::{KdfParams, KeyFile};
+pub use keyfile::{KdfParams, KeyFile, KDF_MAX_ITERATIONS, KDF_MAX_MEMORY_KIB, KDF_MAX_PARALLELISM};
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
@@ -42,6 +42,8 @@ pub enum CryptoError {
     WrongPassword,
     #[error("malformed key file: {0}")]
     KeyFile(String),
+    #[error("Argon2id {what} {value} is outside the accepted {min} to {max}")]
+    KdfOutOfBounds { what: &'static str, value: u32, min: u32, max: u32 },
     #[error("system random source failed: {0}")]
     Random(String),
 }

@@ -1144,6 +1144,26 @@ fn oversized_config_is_refused_in_bounded_memory() {
 }
 
 #[test]
+fn oversized_key_file_is_skipped_in_bounded_memory() {
+    let st = Stored::new();
+    let env = &st.env;
+    sparse(&env.repo().join("keys").join(FIRST_NAME), HUGE);
+    // A file that is not named like a key file is not even looked at.
+    sparse(&env.repo().join("keys").join("junk"), HUGE);
+    for args in list_backup_check(&st) {
+        snap_bounded(env, &args, "a 10 GiB key file").ok();
+    }
+    // Alone, it is named as damaged: no key file could be tried, so the password is not "wrong".
+    let genuine = genuine_key(env);
+    let aside = env.path().join("genuine-key");
+    std::fs::rename(&genuine, &aside).expect("move key aside");
+    let run = snap_bounded(env, &["snapshots".to_string()], "only a 10 GiB key file");
+    assert_fails(&run, 1, &["key file", FIRST_NAME, "is damaged", "more than the 64 KiB a key file may have"]);
+    std::fs::rename(&aside, &genuine).expect("restore key");
+    st.assert_intact();
+}
+
+#[test]
 fn oversized_lock_file_is_handled_in_bounded_memory() {
     let st = Stored::new();
     let env = &st.env;
@@ -1190,4 +1210,99 @@ fn oversized_index_file_is_refused_in_bounded_memory() {
 #[test]
 fn oversized_snapshot_file_is_refused_in_bounded_memory() {
     oversized_in("snapshots", "8 MiB a snapshot file may have", &["snapshots", "backup", "check"]);
+}
+
+/// The path of the repository's one genuine key file.
+fn genuine_key(env: &Env) -> PathBuf {
+    let mut keys: Vec<PathBuf> = std::fs::read_dir(env.repo().join("keys")).expect("keys/").map(|e| e.expect("entry").path()).collect();
+    keys.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 64 && n != FIRST_NAME));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    keys.remove(0)
+}
+
+/// Plants a well-formed key file with the given Argon2id parameters, named by its BLAKE3 as the
+/// spec says and ground to sort before the genuine key, so a reader tries it first.
+fn plant_key(env: &Env, memory_kib: u64, iterations: u64, parallelism: u64) -> PathBuf {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let genuine = genuine_key(env).file_name().and_then(|n| n.to_str()).expect("name").to_string();
+    for n in 0u32.. {
+        let json = serde_json::json!({
+            "version": 1, "kdf": "argon2id", "memory_kib": memory_kib, "iterations": iterations, "parallelism": parallelism,
+            "salt": b64.encode([7u8; 32]), "data": b64.encode(pseudo_random(72, 5)), "planted": n,
+        });
+        let bytes = serde_json::to_vec_pretty(&json).expect("json");
+        let name = blake3::hash(&bytes).to_hex().to_string();
+        if name < genuine {
+            let path = env.repo().join("keys").join(name);
+            std::fs::write(&path, bytes).expect("plant key");
+            return path;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn hostile_key_files_are_refused_before_the_kdf() {
+    let st = Stored::new();
+    let env = &st.env;
+    // Each would make the KDF allocate 4 GiB, try to allocate 4 TiB and abort, or run for hours.
+    for (m, t, p) in [(4_194_304, 3, 1), (4_294_967_295, 3, 1), (8, 4_294_967_295, 1)] {
+        let planted = plant_key(env, m, t, p);
+        let what = format!("a planted key file asking for {m} KiB and {t} passes");
+        let run = snap_bounded(env, &["snapshots".into(), "--json".into()], &what).ok();
+        assert!(run.stdout.contains(&st.id), "{run:?}");
+        snap_bounded(env, &["backup".into(), s(&st.src)], &what).ok();
+        // With a wrong password the genuine key is still tried, so the password is wrong.
+        let wrong = env.path().join("wrong-password");
+        std::fs::write(&wrong, "not the password\n").expect("write");
+        let mut c = env.cmd();
+        c.env("SNAP_PASSWORD_FILE", &wrong).arg("snapshots");
+        let (run, rss) = run_measured(c, Duration::from_secs(120));
+        assert!(rss < RSS_LIMIT_KIB, "{what}: {} MiB", rss / 1024);
+        assert_fails(&run, 12, &["wrong password"]);
+        std::fs::remove_file(planted).expect("remove planted key");
+    }
+    // `init` refuses such parameters itself, before it creates anything.
+    let fresh = Env::new();
+    for (flag, value) in [("--kdf-memory-kib", "4194304"), ("--kdf-iterations", "4294967295"), ("--kdf-memory-kib", "4")] {
+        let run = fresh.snap(["init", flag, value]);
+        assert_fails(&run, 1, &["Argon2id", value, "outside the accepted"]);
+        assert!(!fresh.repo().exists(), "init {flag} {value} created the repository");
+    }
+    st.assert_intact();
+}
+
+#[test]
+fn damaged_key_file_is_named_not_a_wrong_password() {
+    let st = Stored::new();
+    let env = &st.env;
+    let genuine = genuine_key(env);
+    let bytes = std::fs::read(&genuine).expect("read key");
+    let name = genuine.file_name().and_then(|n| n.to_str()).expect("name").to_string();
+    let damages: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a flipped byte", { let mut b = bytes.clone(); b[20] ^= 1; b }, "content does not match its name"),
+        ("a truncation", bytes[..bytes.len() / 2].to_vec(), "content does not match its name"),
+    ];
+    for (what, damaged, reason) in damages {
+        std::fs::write(&genuine, &damaged).expect("damage key");
+        let run = env.snap(["snapshots"]);
+        assert_fails(&run, 1, &["key file", &name, "is damaged", reason]);
+        assert!(!run.stderr.contains("wrong password"), "{what}: {run:?}");
+    }
+    // Well-formed JSON named by its hash, but not a key file: damaged too.
+    std::fs::remove_file(&genuine).expect("remove key");
+    let junk = br#"{"hello": "world"}"#;
+    let junk_name = blake3::hash(junk).to_hex().to_string();
+    std::fs::write(env.repo().join("keys").join(&junk_name), junk).expect("write junk key");
+    let run = env.snap(["snapshots"]);
+    assert_fails(&run, 1, &["key file", &junk_name, "is damaged", "not a key file"]);
+    // Next to the genuine key a damaged one changes nothing, and a wrong password is still wrong.
+    std::fs::write(&genuine, &bytes).expect("restore key");
+    env.snap(["snapshots"]).ok();
+    let wrong = env.path().join("wrong-password");
+    std::fs::write(&wrong, "not the password\n").expect("write");
+    let run: Run = env.cmd().env("SNAP_PASSWORD_FILE", &wrong).arg("snapshots").output().expect("run").into();
+    assert_fails(&run, 12, &["wrong password"]);
+    st.assert_intact();
 }
