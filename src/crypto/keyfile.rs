@@ -3,8 +3,9 @@
 
 use base64::Engine as _;
 use chacha20poly1305::aead::KeyInit;
-use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::{Key, XChaCha20Poly1305};
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{aad, b64, open_with, random_bytes, CryptoError, FreshNonce, MasterKeys, OVERHEAD};
 use chacha20poly1305::aead::AeadInPlace;
@@ -67,13 +68,15 @@ pub struct KeyFile {
     pub data: String,
 }
 
+/// The key-encryption key as a cipher, for parameters within bounds. The derived bytes are
+/// wiped once the cipher holds them; the cipher wipes its copy when dropped.
 fn derive(password: &[u8], salt: &[u8], p: &KdfParams) -> Result<XChaCha20Poly1305, CryptoError> {
     p.check()?;
     let params = argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32)).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut kek = [0u8; 32];
-    a.hash_password_into(password, salt, &mut kek).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
-    Ok(XChaCha20Poly1305::new(&kek.into()))
+    let mut kek = Zeroizing::new([0u8; 32]);
+    a.hash_password_into(password, salt, kek.as_mut_slice()).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
+    Ok(XChaCha20Poly1305::new(Key::from_slice(kek.as_slice())))
 }
 
 impl KeyFile {
@@ -91,9 +94,10 @@ impl KeyFile {
         out.extend_from_slice(&nonce.0);
         let start = out.len();
         out.extend_from_slice(&plain);
-        let tag = cipher
-            .encrypt_in_place_detached(XNonce::from_slice(&nonce.0), aad::KEY, &mut out[start..])
-            .map_err(|_| CryptoError::Auth)?;
+        let tag = cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce.0), aad::KEY, &mut out[start..]).map_err(|_| {
+            out.zeroize();
+            CryptoError::Auth
+        })?;
         out.extend_from_slice(&tag);
         Ok(Self { version: KEYFILE_VERSION, kdf: "argon2id".into(), params, salt: b64().encode(salt), data: b64().encode(out) })
     }
@@ -112,10 +116,10 @@ impl KeyFile {
         let salt = b64().decode(&self.salt).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
         let data = b64().decode(&self.data).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
         let cipher = derive(password, &salt, &self.params)?;
-        let plain = open_with(&cipher, aad::KEY, &data).map_err(|e| match e {
+        let plain = Zeroizing::new(open_with(&cipher, aad::KEY, &data).map_err(|e| match e {
             CryptoError::Auth => CryptoError::WrongPassword,
             other => other,
-        })?;
+        })?);
         MasterKeys::from_json(&plain)
     }
 }

@@ -1306,3 +1306,59 @@ fn damaged_key_file_is_named_not_a_wrong_password() {
     assert_fails(&run, 12, &["wrong password"]);
     st.assert_intact();
 }
+
+#[test]
+fn empty_passwords_are_refused_from_every_source() {
+    let env = Env::new();
+    let empty = env.path().join("empty-password");
+    std::fs::write(&empty, "").expect("write");
+    let newline = env.path().join("newline-password");
+    std::fs::write(&newline, "\n").expect("write");
+    let crlf = env.path().join("crlf-password");
+    std::fs::write(&crlf, "\r\nsecond line\n").expect("write");
+    let sources: Vec<(&str, Box<dyn Fn(&mut Command)>, &str)> = vec![
+        ("an empty file", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &empty); }), "password file"),
+        ("a file holding a newline", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &newline); }), "password file"),
+        ("a file whose first line is empty", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &crlf); }), "password file"),
+        ("SNAP_PASSWORD=''", Box::new(|c: &mut Command| { c.env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", ""); }), "SNAP_PASSWORD"),
+        ("--password-command true", Box::new(|c: &mut Command| { c.env_remove("SNAP_PASSWORD_FILE").args(["--password-command", "true"]); }), "password command"),
+    ];
+    for (what, set, says) in &sources {
+        let mut c = env.cmd();
+        set(&mut c);
+        let run: Run = without_terminal(c.args(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"])).output().expect("run").into();
+        assert_fails(&run, 1, &["empty password", says]);
+        assert!(!env.repo().exists(), "init with {what} created a repository");
+    }
+    // An existing repository is not tried with one either.
+    env.snap(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]).ok();
+    for (_, set, says) in &sources {
+        let mut c = env.cmd();
+        set(&mut c);
+        let run: Run = without_terminal(c.arg("snapshots")).output().expect("run").into();
+        assert_fails(&run, 1, &["empty password", says]);
+    }
+}
+
+#[test]
+fn snap_password_is_not_inherited_by_children() {
+    let env = Env::with_repo();
+    let with_env_password = || {
+        let mut c = env.cmd();
+        c.env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", PASSWORD);
+        c
+    };
+    // A dump command sees no SNAP_PASSWORD.
+    let run: Run = with_env_password()
+        .args(["backup", "--json", "--stdin-from-command", "--stdin-filename", "env.txt", "--", "sh", "-c", r#"printf %s "${SNAP_PASSWORD-unset}""#])
+        .output()
+        .expect("run")
+        .into();
+    let id = run.ok().json()["snapshot_id"].as_str().expect("snapshot id").to_string();
+    let dumped = with_env_password().args(["dump", &id, "/env.txt"]).output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&dumped.stdout), "unset", "{dumped:?}");
+    // Nor does the password command: were it to see this wrong SNAP_PASSWORD, it would print it.
+    let cmd = format!(r#"printf '%s\n' "${{SNAP_PASSWORD:-{PASSWORD}}}""#);
+    let run: Run = env.cmd().env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", "wrong").args(["--password-command", &cmd, "snapshots", "--json"]).output().expect("run").into();
+    assert_eq!(run.ok().json().as_array().map(Vec::len), Some(1));
+}
