@@ -83,9 +83,7 @@ impl Repository {
         crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
         let mut config = RepoConfig::new(hex::encode(rid));
         settings(&mut config);
-        if !config.chunker_files.valid() || !config.chunker_streams.valid() {
-            return Err(Error::Invalid("chunker sizes out of range".into()));
-        }
+        config.check().map_err(|e| Error::Invalid(e.to_string()))?;
         for d in LAYOUT_DIRS {
             backend.create_dir(d)?;
         }
@@ -101,17 +99,15 @@ impl Repository {
     ///
     /// # Errors
     /// [`Error::NoRepository`], [`Error::ForeignRepository`], [`Error::UnsupportedVersion`] (all
-    /// before any key is tried), [`Error::WrongPassword`], `Corrupt` when none of the key files
-    /// could be tried (all damaged), storage and cache errors.
+    /// before any key is tried), [`Error::WrongPassword`], `Corrupt` for key files none of which
+    /// could be tried or for settings that break the spec (such as a version that differs from
+    /// the cleartext one), storage and cache errors.
     pub fn open(backend: Backend, password: &[u8], cache_root: &Path) -> Result<Self> {
         let stored = Self::read_config_frame(&backend)?;
-        let (_, sealed) = split_config(&stored).map_err(|e| config_error(&backend, e))?;
+        let (version, sealed) = split_config(&stored).map_err(|e| config_error(&backend, e))?;
         let keys = open_keys(&backend, password)?;
         let plain = keys.open(aad::CONFIG, sealed).map_err(|e| Error::crypto("config", backend.location(), e))?;
-        let config: RepoConfig = serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", backend.location(), e))?;
-        if !config.chunker_files.valid() || !config.chunker_streams.valid() {
-            return Err(Error::corrupt("config", backend.location(), "chunker sizes out of range"));
-        }
+        let config = RepoConfig::decode(&plain, version).map_err(|e| Error::corrupt("config", backend.location(), e))?;
         Self::finish_open(backend, keys, config, cache_root)
     }
 
@@ -229,10 +225,13 @@ impl Repository {
     /// Loads one snapshot.
     ///
     /// # Errors
-    /// Storage, integrity or decode errors.
+    /// Storage, integrity or decode errors; `Decode` for a snapshot of a version other than 1.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
         let plain = self.load_sealed(FileType::Snapshot, aad::SNAPSHOT, &id.0)?;
-        serde_json::from_slice(&plain).map_err(|e| Error::corrupt("snapshot", id, e))
+        Snapshot::decode(&plain).map_err(|e| match e {
+            DecodeError::UnknownVersion { .. } => Error::decode("snapshot", id, e),
+            other => Error::corrupt("snapshot", id, other),
+        })
     }
 
     /// Every snapshot, oldest first.

@@ -1362,3 +1362,48 @@ fn snap_password_is_not_inherited_by_children() {
     let run: Run = env.cmd().env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", "wrong").args(["--password-command", &cmd, "snapshots", "--json"]).output().expect("run").into();
     assert_eq!(run.ok().json().as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn snapshot_of_another_version_is_refused() {
+    let st = Stored::new();
+    let env = &st.env;
+    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
+    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let mut future = repo.load_snapshot(&st.id.parse().expect("id")).expect("load");
+    future.version = 2;
+    future.time = "2030-01-01T00:00:00Z".into();
+    let id = repo.save_snapshot(&future).expect("save snapshot");
+    let err = repo.load_snapshot(&id).expect_err("a version 2 snapshot must be refused");
+    assert_eq!(err.to_string(), format!("snapshot {id}: unsupported snapshot version 2 (this snap reads version 1)"));
+    drop(repo);
+    // Never listed as a snapshot, and named with the reason wherever it is met.
+    let run = env.snap(["snapshots", "--json"]);
+    assert!(!run.stdout.contains(&id.to_hex()), "{run:?}");
+    assert!(run.stderr.contains(&id.to_hex()) && run.stderr.contains("unsupported snapshot version 2"), "{run:?}");
+    let run = env.snap(["check"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains(&id.to_hex()) && run.stderr.contains("unsupported snapshot version 2"), "{run:?}");
+}
+
+#[test]
+fn config_whose_settings_version_differs_is_refused() {
+    let st = Stored::new();
+    let env = &st.env;
+    let config = env.repo().join("config");
+    let saved = std::fs::read(&config).expect("read config");
+    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
+    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let mut settings = repo.config.clone();
+    settings.version = 3;
+    let json = serde_json::to_vec(&settings).expect("json");
+    let sealed = repo.keys.seal(snap::crypto::aad::CONFIG, &json).expect("seal");
+    drop(repo);
+    std::fs::write(&config, snap::format::config::join_config(&sealed)).expect("write config");
+    let loc = s(&env.repo());
+    for args in [vec!["snapshots"], vec!["backup", &s(&st.src)], vec!["check"]] {
+        let run = env.snap(&args);
+        assert_fails(&run, 1, &["config", &loc, "is damaged", "sealed settings say version 3", "cleartext header says version 2"]);
+    }
+    std::fs::write(&config, saved).expect("restore config");
+    st.assert_intact();
+}
