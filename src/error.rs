@@ -36,6 +36,8 @@ pub enum Error {
     Crypto { what: &'static str, name: String, source: CryptoError },
     #[error("{what} {name} is damaged: {reason}")]
     Corrupt { what: &'static str, name: String, reason: String },
+    #[error("{path}: {size} bytes, more than the {} {kind} may have", binary_size(*max))]
+    TooLarge { path: String, size: u64, max: u64, kind: &'static str },
     #[error("blob {0} is not in the index")]
     MissingBlob(String),
     #[error("no snapshot matches {0:?}")]
@@ -79,4 +81,10 @@ impl Error {
     pub(crate) fn corrupt(what: &'static str, name: impl ToString, reason: impl ToString) -> Self {
         Self::Corrupt { what, name: name.to_string(), reason: reason.to_string() }
     }
+}
+
+/// `64 KiB`, `8 MiB`: a limit in the largest binary unit that divides it.
+fn binary_size(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    UNITS.iter().find(|(u, _)| n >= *u && n.is_multiple_of(*u)).map_or_else(|| format!("{n} bytes"), |(u, name)| format!("{} {name}", n / u))
 }

@@ -3,9 +3,11 @@
 
 mod cli;
 
+use std::os::unix::ffi::OsStringExt as _;
 use std::process::ExitCode;
 
 use snap::Error;
+use zeroize::Zeroizing;
 
 /// Documented exit codes (README, "Exit codes").
 mod exit {
@@ -17,7 +19,8 @@ mod exit {
 }
 
 fn main() -> ExitCode {
-    match cli::run() {
+    let env_password = take_env_password();
+    match cli::run(env_password) {
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {
@@ -27,6 +30,19 @@ fn main() -> ExitCode {
             ExitCode::from(code_for(&err))
         }
     }
+}
+
+/// Takes the password out of `SNAP_PASSWORD` and removes the variable from this process's
+/// environment, so that no child process can inherit it: not a `--stdin-from-command` dump
+/// command, not the password command, not any hook added later. Removing it once here cannot be
+/// forgotten the way an `env_remove` on each spawn can.
+fn take_env_password() -> cli::EnvPassword {
+    let Some(value) = std::env::var_os("SNAP_PASSWORD") else { return cli::EnvPassword(None) };
+    // SAFETY: this runs first thing in `main`, before snap starts any thread (the storage runtime,
+    // rayon pools and progress bars all start later), so nothing else can be reading or writing
+    // the environment at the same time.
+    unsafe { std::env::remove_var("SNAP_PASSWORD") };
+    cli::EnvPassword(Some(Zeroizing::new(value.into_vec())))
 }
 
 fn code_for(err: &anyhow::Error) -> u8 {

@@ -45,6 +45,59 @@ impl FileType {
             other => format!("{}{name}", other.dir()),
         }
     }
+
+    /// The kind of file stored at `path`, from its directory; `None` for anything that is no
+    /// repository file (such as `tmp/…`).
+    #[must_use]
+    pub fn of_path(path: &str) -> Option<Self> {
+        if path == "config" {
+            return Some(FileType::Config);
+        }
+        [FileType::Key, FileType::Pack, FileType::Index, FileType::Snapshot, FileType::Lock].into_iter().find(|ft| path.starts_with(ft.dir()))
+    }
+
+    /// The most bytes a file of this kind may have (format-spec §2, "Size limits"). Everything
+    /// in storage is untrusted until authenticated, so readers check the size storage reports
+    /// against this before allocating anything, and writers never store more.
+    #[must_use]
+    pub fn max_size(self) -> u64 {
+        match self {
+            FileType::Config | FileType::Key | FileType::Lock => MAX_SMALL_FILE,
+            FileType::Snapshot => MAX_SNAPSHOT_FILE,
+            FileType::Index => MAX_INDEX_FILE,
+            FileType::Pack => MAX_PACK_FILE,
+        }
+    }
+
+    /// `a snapshot file`, for messages.
+    #[must_use]
+    pub fn described(self) -> &'static str {
+        match self {
+            FileType::Config => "the config file",
+            FileType::Key => "a key file",
+            FileType::Pack => "a pack",
+            FileType::Index => "an index file",
+            FileType::Snapshot => "a snapshot file",
+            FileType::Lock => "a lock file",
+        }
+    }
+}
+
+/// Size limit of `config`, key files, lock files, and of any other file read whole: a few
+/// hundred bytes each in practice.
+pub const MAX_SMALL_FILE: u64 = 64 << 10;
+/// Size limit of a snapshot file (its JSON names every backed-up path and tag).
+pub const MAX_SNAPSHOT_FILE: u64 = 8 << 20;
+/// Size limit of an index file. snap starts a new index file after 64 packs or 100,000 blobs,
+/// which keeps each below 40 MiB (format-spec §9).
+pub const MAX_INDEX_FILE: u64 = 64 << 20;
+/// Size limit of a pack (32 times the default pack size): whole packs are read into memory
+/// when prune copies blobs out of them.
+pub const MAX_PACK_FILE: u64 = 512 << 20;
+
+/// The limit for a file at `path` and how to name its kind.
+fn limit_of(path: &str) -> (u64, &'static str) {
+    FileType::of_path(path).map_or((MAX_SMALL_FILE, "a repository file"), |ft| (ft.max_size(), ft.described()))
 }
 
 /// Where local-disk writes are staged before their rename into place.
@@ -127,12 +180,19 @@ impl Backend {
         &self.location
     }
 
-    /// Reads a whole file.
+    /// Reads a whole file, if it is no larger than its kind allows ([`FileType::max_size`], from
+    /// the directory in `path`): storage is untrusted, and a reported size is never allocated
+    /// before it is checked.
     ///
     /// # Errors
-    /// Storage errors; a missing file is reported with [`Backend::is_not_found`] true.
+    /// [`Error::TooLarge`] before anything is read; storage errors; a missing file is reported
+    /// with [`Backend::is_not_found`] true.
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
         let size = self.op.stat(path).map_err(|e| be("read", path, e))?.content_length();
+        let (max, kind) = limit_of(path);
+        if size > max {
+            return Err(Error::TooLarge { path: path.to_string(), size, max, kind });
+        }
         self.read_range(path, 0, size)
     }
 
@@ -151,11 +211,16 @@ impl Backend {
         Ok(buf)
     }
 
-    /// Writes a whole file atomically (temporary name, fsync, rename on local disks).
+    /// Writes a whole file atomically (temporary name, fsync, rename on local disks). A file
+    /// larger than its kind allows is refused, as every reader would refuse it.
     ///
     /// # Errors
-    /// Storage errors such as a full disk.
+    /// [`Error::TooLarge`]; storage errors such as a full disk.
     pub fn write(&self, path: &str, data: Vec<u8>) -> Result<()> {
+        let (max, kind) = limit_of(path);
+        if data.len() as u64 > max {
+            return Err(Error::TooLarge { path: path.to_string(), size: data.len() as u64, max, kind });
+        }
         self.writer()?.write(path, data).map(|_| ()).map_err(|e| be("write", path, e))
     }
 
@@ -275,6 +340,30 @@ mod tests {
         assert!(b.list(FileType::Snapshot).unwrap().is_empty());
         let err = b.read("snapshots/abcd").unwrap_err();
         assert!(is_not_found(&err));
+    }
+
+    #[test]
+    fn every_kind_is_capped_by_its_path() {
+        assert_eq!(FileType::of_path("config"), Some(FileType::Config));
+        assert_eq!(FileType::of_path(&FileType::Pack.path("ab01")), Some(FileType::Pack));
+        for ft in [FileType::Key, FileType::Index, FileType::Snapshot, FileType::Lock] {
+            assert_eq!(FileType::of_path(&ft.path("ab01")), Some(ft));
+        }
+        assert_eq!(FileType::of_path("tmp/x"), None);
+        assert_eq!(FileType::Snapshot.max_size(), 8 << 20);
+        let b = Backend::open("memory:", true).unwrap();
+        // Planted straight through the operator: `write` itself refuses oversized files.
+        let big = vec![0u8; (MAX_SMALL_FILE + 1) as usize];
+        b.op.write("keys/ab01", big.clone()).unwrap();
+        let err = b.read("keys/ab01").unwrap_err();
+        assert_eq!(err.to_string(), "keys/ab01: 65537 bytes, more than the 64 KiB a key file may have");
+        assert!(matches!(b.write("locks/ab01", big.clone()), Err(Error::TooLarge { size: 65537, max: 65536, .. })));
+        assert!(!b.exists("locks/ab01").unwrap());
+        // The same bytes are fine as a snapshot, and one byte less is fine as a key file.
+        b.write("snapshots/ab01", big.clone()).unwrap();
+        assert_eq!(b.read("snapshots/ab01").unwrap().len(), big.len());
+        b.op.write("keys/ab02", big[1..].to_vec()).unwrap();
+        assert_eq!(b.read("keys/ab02").unwrap().len(), big.len() - 1);
     }
 
     #[test]

@@ -34,10 +34,12 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     {
         return Err(snap::Error::NotEmpty(loc.to_string()).into());
     }
-    let password = g.password(true)?;
-    let backend = Backend::open(loc, true)?;
     let d = KdfParams::default();
     let kdf = KdfParams { memory_kib: a.kdf_memory_kib.unwrap_or(d.memory_kib), iterations: a.kdf_iterations.unwrap_or(d.iterations), parallelism: d.parallelism };
+    // Readers refuse a key file outside the bounds, so none is ever written.
+    kdf.check()?;
+    let password = g.password(true)?;
+    let backend = Backend::open(loc, true)?;
     let repo = Repository::init_with(backend, &password, kdf, &g.cache_root()?, |c| {
         if let Some(avg) = a.stream_chunk_size {
             c.chunker_streams = ChunkerParams::around(avg);

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
 
 use snap::backend::Backend;
 use snap::repo::lock::{LockGuard, LockKind};
@@ -57,6 +58,19 @@ pub struct GlobalArgs {
     /// Print more detail
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The value `SNAP_PASSWORD` had when snap started (`main` removes it from the environment).
+    #[arg(skip)]
+    pub env_password: EnvPassword,
+}
+
+/// A password taken from the environment at startup; wiped when dropped, never printed.
+#[derive(Clone, Default)]
+pub struct EnvPassword(pub Option<Zeroizing<Vec<u8>>>);
+
+impl std::fmt::Debug for EnvPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "EnvPassword(..)" } else { "EnvPassword(None)" })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,9 +99,10 @@ pub enum Command {
     Repair(repair::Args),
 }
 
-/// Parses the command line and runs the command.
-pub fn run() -> Result<ExitCode> {
-    let cli = Cli::parse();
+/// Parses the command line and runs the command; `env_password` is what `SNAP_PASSWORD` held.
+pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
+    let mut cli = Cli::parse();
+    cli.global.env_password = env_password;
     let g = &cli.global;
     match &cli.command {
         Command::Init(a) => init::run(g, a),
@@ -126,11 +141,12 @@ impl GlobalArgs {
     }
 
     /// The password from, in order: --password-file, --password-command, SNAP_PASSWORD, a prompt
-    /// on the terminal.
-    pub fn password(&self, confirm: bool) -> Result<Vec<u8>> {
+    /// on the terminal. An empty password is refused from every source. Every copy is wiped when
+    /// dropped.
+    pub fn password(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
         if let Some(f) = &self.password_file {
-            let text = std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
-            return Ok(first_line(&text));
+            let text = Zeroizing::new(std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?);
+            return non_empty(first_line(&text), || format!("the first line of password file {} is empty", f.display()));
         }
         if let Some(cmd) = &self.password_command {
             let out = std::process::Command::new("sh")
@@ -139,28 +155,26 @@ impl GlobalArgs {
                 .stderr(std::process::Stdio::inherit())
                 .output()
                 .with_context(|| format!("running password command {cmd:?}"))?;
+            let stdout = Zeroizing::new(out.stdout);
             if !out.status.success() {
                 bail!("password command {cmd:?} failed with {}", out.status);
             }
-            return Ok(first_line(&out.stdout));
+            return non_empty(first_line(&stdout), || format!("password command {cmd:?} printed nothing on its first line"));
         }
-        if let Some(p) = std::env::var_os("SNAP_PASSWORD") {
-            return Ok(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec());
+        if let Some(p) = &self.env_password.0 {
+            return non_empty(p.clone(), || "SNAP_PASSWORD is set but empty".to_string());
         }
         if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
             bail!("no password given: use --password-file, --password-command or SNAP_PASSWORD (no terminal to ask on)");
         }
-        let p = rpassword::prompt_password("repository password: ").context("reading password from the terminal")?;
+        let p = Zeroizing::new(rpassword::prompt_password("repository password: ").context("reading password from the terminal")?);
         if confirm {
-            let again = rpassword::prompt_password("repeat password: ").context("reading password from the terminal")?;
-            if again != p {
+            let again = Zeroizing::new(rpassword::prompt_password("repeat password: ").context("reading password from the terminal")?);
+            if *again != *p {
                 bail!("passwords do not match");
             }
         }
-        if p.is_empty() {
-            bail!("empty password");
-        }
-        Ok(p.into_bytes())
+        non_empty(Zeroizing::new(p.as_bytes().to_vec()), || "nothing was typed".to_string())
     }
 
     /// Opens the repository named by the global options, without a lock and without syncing
@@ -196,9 +210,17 @@ impl GlobalArgs {
     }
 }
 
-fn first_line(b: &[u8]) -> Vec<u8> {
+fn first_line(b: &[u8]) -> Zeroizing<Vec<u8>> {
     let line = b.split(|&c| c == b'\n').next().unwrap_or_default();
-    line.strip_suffix(b"\r").unwrap_or(line).to_vec()
+    Zeroizing::new(line.strip_suffix(b"\r").unwrap_or(line).to_vec())
+}
+
+/// `password`, unless it is empty: then an error saying where the empty password came from.
+fn non_empty(password: Zeroizing<Vec<u8>>, source: impl FnOnce() -> String) -> Result<Zeroizing<Vec<u8>>> {
+    if password.is_empty() {
+        bail!("empty password: {}", source());
+    }
+    Ok(password)
 }
 
 /// A progress bar redrawn from counters on a background thread; hidden when not wanted.

@@ -3,12 +3,13 @@
 
 mod keyfile;
 
-pub use keyfile::{KdfParams, KeyFile};
+pub use keyfile::{KdfParams, KeyFile, KDF_MAX_ITERATIONS, KDF_MAX_MEMORY_KIB, KDF_MAX_PARALLELISM};
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::format::{BlobId, ID_LEN};
 use crate::format::pack::BlobKind;
@@ -42,6 +43,8 @@ pub enum CryptoError {
     WrongPassword,
     #[error("malformed key file: {0}")]
     KeyFile(String),
+    #[error("Argon2id {what} {value} is outside the accepted {min} to {max}")]
+    KdfOutOfBounds { what: &'static str, value: u32, min: u32, max: u32 },
     #[error("system random source failed: {0}")]
     Random(String),
 }
@@ -66,7 +69,9 @@ impl FreshNonce {
     }
 }
 
-/// The repository's secrets. Only ever stored wrapped in a key file.
+/// The repository's secrets. Only ever stored wrapped in a key file, and wiped from memory when
+/// dropped (the cipher wipes its own copy of the encryption key). Stale copies a move leaves on
+/// the stack (a move is a memcpy) are out of reach of this; the copies held here are not.
 #[derive(Clone)]
 pub struct MasterKeys {
     cipher: XChaCha20Poly1305,
@@ -75,17 +80,33 @@ pub struct MasterKeys {
     chunker_seed: u64,
 }
 
+impl Drop for MasterKeys {
+    fn drop(&mut self) {
+        self.encryption.zeroize();
+        self.id_key.zeroize();
+        self.chunker_seed.zeroize();
+    }
+}
+
 impl std::fmt::Debug for MasterKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MasterKeys(..)")
     }
 }
 
+/// The master keys as a key file wraps them; wiped when dropped.
 #[derive(Serialize, Deserialize)]
 struct MasterKeysJson {
     encryption: String,
     id: String,
     chunker_seed: u64,
+}
+
+impl Drop for MasterKeysJson {
+    fn drop(&mut self) {
+        self.encryption.zeroize();
+        self.id.zeroize();
+    }
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -111,7 +132,7 @@ impl MasterKeys {
 
     #[must_use]
     pub fn from_parts(encryption: [u8; 32], id_key: [u8; 32], chunker_seed: u64) -> Self {
-        Self { cipher: XChaCha20Poly1305::new(&encryption.into()), encryption, id_key, chunker_seed }
+        Self { cipher: XChaCha20Poly1305::new(Key::from_slice(&encryption)), encryption, id_key, chunker_seed }
     }
 
     /// The seed that perturbs FastCDC's gear table so cut points do not fingerprint content.
@@ -162,18 +183,18 @@ impl MasterKeys {
         open_with(&self.cipher, aad, sealed)
     }
 
-    fn to_json(&self) -> Vec<u8> {
+    fn to_json(&self) -> Zeroizing<Vec<u8>> {
         let j = MasterKeysJson { encryption: b64().encode(self.encryption), id: b64().encode(self.id_key), chunker_seed: self.chunker_seed };
-        serde_json::to_vec(&j).unwrap_or_default()
+        Zeroizing::new(serde_json::to_vec(&j).unwrap_or_default())
     }
 
     fn from_json(b: &[u8]) -> Result<Self, CryptoError> {
         let j: MasterKeysJson = serde_json::from_slice(b).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
-        let dec32 = |s: &str| -> Result<[u8; 32], CryptoError> {
-            let v = b64().decode(s).map_err(|e| CryptoError::KeyFile(e.to_string()))?;
-            <[u8; 32]>::try_from(v.as_slice()).map_err(|_| CryptoError::KeyFile("key is not 32 bytes".into()))
+        let dec32 = |s: &str| -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+            let v = Zeroizing::new(b64().decode(s).map_err(|e| CryptoError::KeyFile(e.to_string()))?);
+            <[u8; 32]>::try_from(v.as_slice()).map(Zeroizing::new).map_err(|_| CryptoError::KeyFile("key is not 32 bytes".into()))
         };
-        Ok(Self::from_parts(dec32(&j.encryption)?, dec32(&j.id)?, j.chunker_seed))
+        Ok(Self::from_parts(*dec32(&j.encryption)?, *dec32(&j.id)?, j.chunker_seed))
     }
 }
 

@@ -62,7 +62,41 @@ pub struct RepoConfig {
     pub compression_level: i32,
 }
 
+/// The largest pack size a config may set (format-spec §12), so that a pack (this, plus its
+/// last blob and header) stays well below the 512 MiB a reader accepts.
+pub const MAX_PACK_SIZE: u32 = 256 << 20;
+
 impl RepoConfig {
+    /// Parses the sealed settings of a `config` whose cleartext frame says `frame_version`, and
+    /// checks them ([`RepoConfig::check`]).
+    ///
+    /// # Errors
+    /// `Invalid` for JSON that is not settings, a settings version that differs from the
+    /// cleartext one, or settings out of range.
+    pub fn decode(plain: &[u8], frame_version: u32) -> Result<Self, DecodeError> {
+        let config: Self = serde_json::from_slice(plain).map_err(|e| DecodeError::Invalid(format!("settings: {e}")))?;
+        if config.version != frame_version {
+            return Err(DecodeError::Invalid(format!("its sealed settings say version {} but its cleartext header says version {frame_version}", config.version)));
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks the settings a reader must refuse otherwise: chunker sizes fastcdc accepts, and a
+    /// pack size of at most [`MAX_PACK_SIZE`].
+    ///
+    /// # Errors
+    /// `Invalid` naming what is out of range.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        if !self.chunker_files.valid() || !self.chunker_streams.valid() {
+            return Err(DecodeError::Invalid("chunker sizes out of range".into()));
+        }
+        if self.pack_size > MAX_PACK_SIZE {
+            return Err(DecodeError::Invalid(format!("pack size {} is more than {MAX_PACK_SIZE}", self.pack_size)));
+        }
+        Ok(())
+    }
+
     #[must_use]
     pub fn new(id: String) -> Self {
         Self {
@@ -120,6 +154,23 @@ mod tests {
     fn defaults_are_valid() {
         assert!(ChunkerParams::FILES.valid());
         assert!(ChunkerParams::STREAMS.valid());
+    }
+
+    #[test]
+    fn settings_must_repeat_the_cleartext_version() {
+        let mut c = RepoConfig::new("ab".repeat(32));
+        let json = serde_json::to_vec(&c).unwrap_or_default();
+        assert_eq!(RepoConfig::decode(&json, REPO_VERSION).ok(), Some(c.clone()));
+        c.version = 3;
+        let json = serde_json::to_vec(&c).unwrap_or_default();
+        let err = RepoConfig::decode(&json, REPO_VERSION).map(|_| ()).unwrap_err();
+        assert_eq!(err.to_string(), "its sealed settings say version 3 but its cleartext header says version 2");
+        c.version = REPO_VERSION;
+        c.pack_size = MAX_PACK_SIZE + 1;
+        assert!(RepoConfig::decode(&serde_json::to_vec(&c).unwrap_or_default(), REPO_VERSION).is_err());
+        c.pack_size = MAX_PACK_SIZE;
+        c.chunker_files.min = 1;
+        assert!(RepoConfig::decode(&serde_json::to_vec(&c).unwrap_or_default(), REPO_VERSION).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::codec::DecodeError;
 use super::id::{BlobId, SnapshotId};
 
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -50,6 +51,24 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Decodes a snapshot's JSON. The version is read first, so a snapshot of another version is
+    /// refused as such, whatever its other fields hold.
+    ///
+    /// # Errors
+    /// `UnknownVersion` for a version other than [`SNAPSHOT_VERSION`]; `Invalid` for JSON that
+    /// is not a snapshot.
+    pub fn decode(json: &[u8]) -> Result<Self, DecodeError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u64,
+        }
+        let v: Version = serde_json::from_slice(json).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        if v.version != u64::from(SNAPSHOT_VERSION) {
+            return Err(DecodeError::UnknownVersion { what: "snapshot", found: v.version, supported: SNAPSHOT_VERSION.into() });
+        }
+        serde_json::from_slice(json).map_err(|e| DecodeError::Invalid(e.to_string()))
+    }
+
     /// The time as a zoned timestamp.
     ///
     /// # Errors
@@ -109,8 +128,23 @@ mod tests {
                 summary: Summary { files_new: files, duration_secs: dur, ..Summary::default() },
             };
             let json = serde_json::to_vec(&s).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let back: Snapshot = serde_json::from_slice(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let back = Snapshot::decode(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        let mut s = sample("h", "2026-11-21T13:00:00+01:00", &["/a"], &[]);
+        let json = serde_json::to_vec(&s).unwrap_or_default();
+        assert_eq!(Snapshot::decode(&json).ok(), Some(s.clone()));
+        for v in [0, 2] {
+            s.version = v;
+            let json = serde_json::to_vec(&s).unwrap_or_default();
+            assert!(matches!(Snapshot::decode(&json), Err(DecodeError::UnknownVersion { what: "snapshot", found, supported: 1 }) if found == u64::from(v)));
+        }
+        // A later version may change any other field: the version alone decides.
+        assert!(matches!(Snapshot::decode(br#"{"version": 2, "tree": 7}"#), Err(DecodeError::UnknownVersion { found: 2, .. })));
+        assert!(matches!(Snapshot::decode(b"[]"), Err(DecodeError::Invalid(_))));
     }
 }

@@ -16,6 +16,9 @@ use crate::format::{IndexId, PackId};
 use crate::repo::Repository;
 
 const PACKS_PER_INDEX: usize = 256;
+/// A new index file is started once one holds this many blobs, so each stays well below the
+/// size readers accept ([`crate::backend::MAX_INDEX_FILE`]).
+const BLOBS_PER_INDEX: usize = 100_000;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RepairReport {
@@ -58,8 +61,19 @@ pub fn repair_index(repo: &Repository) -> Result<RepairReport> {
     unreadable.sort_by(|a, b| a.0.cmp(&b.0));
     let mut report = RepairReport { packs: found.len() as u64, blobs: blobs.into_inner(), ..RepairReport::default() };
     let mut written = Vec::new();
-    for group in found.chunks(PACKS_PER_INDEX) {
-        written.push(repo.save_index_file(&IndexFile { supersedes: old.clone(), packs: group.to_vec() })?);
+    let mut groups: Vec<Vec<IndexPack>> = vec![Vec::new()];
+    let mut blobs_in_last = 0;
+    for p in found {
+        if let Some(last) = groups.last_mut().filter(|g| g.len() < PACKS_PER_INDEX && blobs_in_last < BLOBS_PER_INDEX) {
+            blobs_in_last += p.entries.len();
+            last.push(p);
+        } else {
+            blobs_in_last = p.entries.len();
+            groups.push(vec![p]);
+        }
+    }
+    for group in groups.into_iter().filter(|g| !g.is_empty()) {
+        written.push(repo.save_index_file(&IndexFile { supersedes: old.clone(), packs: group })?);
     }
     report.index_files_written = written.len() as u64;
 

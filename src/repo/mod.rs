@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use crate::backend::{is_not_found, Backend, FileType, LAYOUT_DIRS};
-use crate::crypto::{aad, KdfParams, KeyFile, MasterKeys};
+use crate::crypto::{aad, CryptoError, KdfParams, KeyFile, MasterKeys};
 use crate::error::{Error, Result};
 use crate::format::config::{join_config, split_config, RepoConfig};
 use crate::format::id::storage_hash;
@@ -96,14 +96,13 @@ impl Repository {
         if !backend.is_empty()? {
             return Err(Error::NotEmpty(backend.location().to_string()));
         }
+        kdf.check().map_err(|e| Error::crypto("key", "new", e))?;
         let keys = MasterKeys::generate().map_err(|e| Error::crypto("master key", "new", e))?;
         let mut rid = [0u8; 32];
         crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
         let mut config = RepoConfig::new(hex::encode(rid));
         settings(&mut config);
-        if !config.chunker_files.valid() || !config.chunker_streams.valid() {
-            return Err(Error::Invalid("chunker sizes out of range".into()));
-        }
+        config.check().map_err(|e| Error::Invalid(e.to_string()))?;
         for d in LAYOUT_DIRS {
             backend.create_dir(d)?;
         }
@@ -119,16 +118,15 @@ impl Repository {
     ///
     /// # Errors
     /// [`Error::NoRepository`], [`Error::ForeignRepository`], [`Error::UnsupportedVersion`] (all
-    /// before any key is tried), [`Error::WrongPassword`], storage and cache errors.
+    /// before any key is tried), [`Error::WrongPassword`], `Corrupt` for key files none of which
+    /// could be tried or for settings that break the spec (such as a version that differs from
+    /// the cleartext one), storage and cache errors.
     pub fn open(backend: Backend, password: &[u8], cache_root: &Path) -> Result<Self> {
         let stored = Self::read_config_frame(&backend)?;
-        let (_, sealed) = split_config(&stored).map_err(|e| config_error(&backend, e))?;
+        let (version, sealed) = split_config(&stored).map_err(|e| config_error(&backend, e))?;
         let keys = open_keys(&backend, password)?;
         let plain = keys.open(aad::CONFIG, sealed).map_err(|e| Error::crypto("config", backend.location(), e))?;
-        let config: RepoConfig = serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", backend.location(), e))?;
-        if !config.chunker_files.valid() || !config.chunker_streams.valid() {
-            return Err(Error::corrupt("config", backend.location(), "chunker sizes out of range"));
-        }
+        let config = RepoConfig::decode(&plain, version).map_err(|e| Error::corrupt("config", backend.location(), e))?;
         Self::finish_open(backend, keys, config, cache_root)
     }
 
@@ -300,10 +298,13 @@ impl Repository {
     /// Loads one snapshot.
     ///
     /// # Errors
-    /// Storage, integrity or decode errors.
+    /// Storage, integrity or decode errors; `Decode` for a snapshot of a version other than 1.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
         let plain = self.load_sealed(FileType::Snapshot, aad::SNAPSHOT, &id.0)?;
-        serde_json::from_slice(&plain).map_err(|e| Error::corrupt("snapshot", id, e))
+        Snapshot::decode(&plain).map_err(|e| match e {
+            DecodeError::UnknownVersion { .. } => Error::decode("snapshot", id, e),
+            other => Error::corrupt("snapshot", id, other),
+        })
     }
 
     /// Every snapshot that can be read, oldest first. A snapshot file that cannot be read is
@@ -683,21 +684,53 @@ fn write_key(backend: &Backend, password: &[u8], keys: &MasterKeys, kdf: KdfPara
 }
 
 /// Tries every key file with `password`. Key files that are damaged are skipped: another may
-/// still open the repository, and `check` reports them.
+/// still open the repository, and `check` reports them. So are key files whose Argon2id
+/// parameters are out of bounds, before the KDF runs: anyone with storage access can plant a key
+/// file, and one must not cost gigabytes or hours. Files not named by 64 hex digits are not key
+/// files and are not read.
+///
+/// The password is wrong only if some key file was tried with it; if none could even be tried,
+/// the error names a damaged key file instead.
 fn open_keys(backend: &Backend, password: &[u8]) -> Result<MasterKeys> {
     let names = backend.list(FileType::Key)?;
-    if names.is_empty() {
-        return Err(Error::corrupt("repository", backend.location(), "it has no key files"));
-    }
+    let mut tried = false;
+    let mut damaged: Vec<(String, String)> = Vec::new();
     for name in names {
-        let bytes = backend.read(&FileType::Key.path(&name))?;
-        if name.parse::<KeyId>().ok().map(|id| id.0) != Some(storage_hash(&bytes)) {
+        let Ok(id) = name.parse::<KeyId>() else { continue };
+        let path = FileType::Key.path(&name);
+        let bytes = match backend.read(&path) {
+            Ok(b) => b,
+            Err(e) if is_not_found(&e) => continue,
+            Err(e @ Error::TooLarge { .. }) => {
+                damaged.push((name, e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if id.0 != storage_hash(&bytes) {
+            damaged.push((name, "content does not match its name".into()));
             continue;
         }
-        let Ok(kf) = serde_json::from_slice::<KeyFile>(&bytes) else { continue };
-        if let Ok(keys) = kf.open(password) {
-            return Ok(keys);
+        let kf = match serde_json::from_slice::<KeyFile>(&bytes) {
+            Ok(kf) => kf,
+            Err(e) => {
+                damaged.push((name, format!("not a key file: {e}")));
+                continue;
+            }
+        };
+        match kf.open(password) {
+            Ok(keys) => return Ok(keys),
+            Err(CryptoError::WrongPassword) => tried = true,
+            Err(e) => damaged.push((name, e.to_string())),
         }
     }
-    Err(Error::WrongPassword(backend.location().to_string()))
+    if tried {
+        return Err(Error::WrongPassword(backend.location().to_string()));
+    }
+    let more = damaged.len().saturating_sub(1);
+    match damaged.into_iter().next() {
+        None => Err(Error::corrupt("repository", backend.location(), "it has no key files")),
+        Some((name, reason)) if more == 0 => Err(Error::corrupt("key file", name, reason)),
+        Some((name, reason)) => Err(Error::corrupt("key file", name, format!("{reason} (and {more} more key file(s) are damaged; none could be tried)"))),
+    }
 }

@@ -18,13 +18,23 @@ pub fn pack_size(entries: &[PackEntry]) -> u64 {
     blobs + header as u64 + crate::crypto::OVERHEAD as u64 + 4
 }
 
-/// Where the sealed header starts and how long it is, from the pack's last four bytes.
+/// The most bytes a pack's sealed header may take (format-spec §2, "Size limits"). A pack of
+/// the default 16 MiB holds at most 409,601 blobs (each at least 41 bytes sealed), whose header
+/// takes under 32 MiB even if all were deltas; snap closes a pack at 65,536 blobs, whose header
+/// takes under 5 MiB.
+pub const MAX_PACK_HEADER: u64 = 32 << 20;
+
+/// Where the sealed header starts and how long it is, from the pack's last four bytes. The
+/// length is checked against the pack's size and [`MAX_PACK_HEADER`] before anything is read.
 fn parse_tail(id: &PackId, size: u64, tail: &[u8]) -> Result<(u64, u64)> {
     let mut b = [0u8; 4];
     b.copy_from_slice(tail.get(tail.len().saturating_sub(4)..).filter(|s| s.len() == 4).ok_or_else(|| Error::corrupt("pack", id, "shorter than 4 bytes"))?);
     let hlen = u64::from(u32::from_le_bytes(b));
     if hlen + 4 > size {
         return Err(Error::corrupt("pack", id, format!("header length {hlen} exceeds pack size {size}")));
+    }
+    if hlen > MAX_PACK_HEADER {
+        return Err(Error::corrupt("pack", id, format!("header length {hlen} is more than the 32 MiB a pack header may have")));
     }
     Ok((size - 4 - hlen, hlen))
 }
@@ -71,5 +81,22 @@ impl Repository {
         let sealed = bytes.get(start as usize..(start + hlen) as usize).ok_or_else(|| Error::corrupt("pack", id, "header out of range"))?;
         let plain = self.keys.open(aad::PACK_HEADER, sealed).map_err(|e| Error::crypto("pack header", id, e))?;
         decode_pack_header(&plain, start).map_err(|e| Error::decode("pack header", id, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_length_is_bounded_before_reading() {
+        let id = PackId([7; 32]);
+        let tail = |hlen: u32| hlen.to_le_bytes().to_vec();
+        assert_eq!(parse_tail(&id, 100, &tail(60)).ok(), Some((36, 60)));
+        assert!(parse_tail(&id, 100, &tail(97)).is_err());
+        let big = 1 << 30;
+        assert!(parse_tail(&id, big, &tail(32 << 20)).is_ok());
+        let err = parse_tail(&id, big, &tail((32 << 20) + 1)).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("more than the 32 MiB a pack header may have"), "{err}");
     }
 }

@@ -21,6 +21,12 @@ use crate::format::{BlobId, IndexId, PackId, ID_LEN};
 
 /// An index file is written after this many packs, so an interrupted backup loses little.
 const PACKS_PER_INDEX: usize = 64;
+/// ... or once the packs waiting hold this many blobs, so an index file stays well below the
+/// size readers accept ([`crate::backend::MAX_INDEX_FILE`]) however small the blobs are.
+const BLOBS_PER_INDEX: usize = 100_000;
+/// A pack is closed at this many blobs even below the pack size, which bounds its header
+/// (under 5 MiB; see [`crate::repo::pack::MAX_PACK_HEADER`]).
+const BLOBS_PER_PACK: usize = 65_536;
 const SEEN_SHARDS: usize = 64;
 const UPLOAD_THREADS: usize = 2;
 
@@ -201,7 +207,7 @@ impl<'r> BlobSaver<'r> {
             }
             p.buf.extend_from_slice(sealed);
             p.entries.push(PackEntry { kind, compression, id: *id, offset, length, raw_length, base });
-            if p.buf.len() >= self.pack_size { Some(std::mem::take(&mut *p)) } else { None }
+            if p.buf.len() >= self.pack_size || p.entries.len() >= BLOBS_PER_PACK { Some(std::mem::take(&mut *p)) } else { None }
         };
         if let Some(p) = full {
             self.upload(p)?;
@@ -254,7 +260,8 @@ impl<'r> BlobSaver<'r> {
     fn flush_index(&self, force: bool) -> Result<()> {
         let packs = {
             let mut pending = self.shared.pending.lock();
-            if pending.is_empty() || (!force && pending.len() < PACKS_PER_INDEX) {
+            let blobs: usize = pending.iter().map(|p| p.entries.len()).sum();
+            if pending.is_empty() || (!force && pending.len() < PACKS_PER_INDEX && blobs < BLOBS_PER_INDEX) {
                 return Ok(());
             }
             std::mem::take(&mut *pending)

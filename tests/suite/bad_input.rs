@@ -1042,3 +1042,375 @@ fn file_growing_during_backup_is_stored_consistently() {
     assert_eq!(std::fs::read(restored(&target, &src.join("still.txt"))).expect("read"), b"does not change\n");
     st.assert_intact();
 }
+
+// ---------------------------------------------------------------------------------------------
+// 15. Untrusted input stays bounded (issue 7 §2): oversized files of every kind, hostile key
+//     files, empty passwords, SNAP_PASSWORD kept from children, versions a reader must refuse
+// ---------------------------------------------------------------------------------------------
+
+/// Peak resident memory a `snap` run may reach while facing hostile files; a normal run stays
+/// far below it, and the hostile inputs below would take it to gigabytes.
+const RSS_LIMIT_KIB: u64 = 400 * 1024;
+
+/// Size of the sparse files planted below: 10 GiB that cost no disk.
+const HUGE: u64 = 10 << 30;
+
+/// Runs `c` and returns what it did with its peak resident memory in KiB (from `wait4`, which
+/// reports on this one child, not on the other tests' children). A run still going after
+/// `deadline` is killed and the test fails: a generous guard against a run that would take
+/// hours, not a timing assertion.
+fn run_measured(mut c: Command, deadline: Duration) -> (Run, u64) {
+    use std::io::Read;
+    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn snap");
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = pipe(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = pipe(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let pid = i32::try_from(child.id()).expect("pid");
+    let start = Instant::now();
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut killed = false;
+    loop {
+        // SAFETY: waits for our own child with valid pointers; WNOHANG never blocks.
+        let r = unsafe { libc::wait4(pid, &mut status, if killed { 0 } else { libc::WNOHANG }, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+        if start.elapsed() > deadline {
+            // SAFETY: the child has not been reaped yet, so the pid is still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let run = Run {
+        code: if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 },
+        stdout: String::from_utf8_lossy(&out.join().expect("stdout")).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().expect("stderr")).into_owned(),
+        raw_stdout: Vec::new(),
+    };
+    assert!(!killed, "snap was still running after {deadline:?} and was killed: {run:?}");
+    let rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    assert!(rss_kib > 1024, "implausible peak memory {rss_kib} KiB: the measurement is broken");
+    (run, rss_kib)
+}
+
+/// `snap ARGS` in `env`, measured (see [`run_measured`]), asserting bounded memory.
+#[track_caller]
+fn snap_bounded(env: &Env, args: &[String], what: &str) -> Run {
+    let mut c = env.cmd();
+    c.args(args);
+    let (run, rss) = run_measured(c, Duration::from_secs(120));
+    assert!(rss < RSS_LIMIT_KIB, "`snap {}` with {what} peaked at {} MiB: {run:?}", args.join(" "), rss / 1024);
+    run
+}
+
+/// A 64-hex name sorting before every real one.
+const FIRST_NAME: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn sparse(path: &Path, len: u64) {
+    std::fs::File::create(path).expect("create sparse file").set_len(len).expect("set_len");
+}
+
+/// The commands issue 7 measured: list, back up, check.
+fn list_backup_check(st: &Stored) -> Vec<Vec<String>> {
+    vec![vec!["snapshots".into()], vec!["backup".into(), s(&st.src)], vec!["check".into()]]
+}
+
+#[test]
+fn oversized_config_is_refused_in_bounded_memory() {
+    let st = Stored::new();
+    let env = &st.env;
+    let config = env.repo().join("config");
+    let saved = std::fs::read(&config).expect("read config");
+    sparse(&config, HUGE);
+    for args in list_backup_check(&st) {
+        let run = snap_bounded(env, &args, "a 10 GiB config");
+        assert_fails(&run, 1, &["config", "10737418240 bytes", "more than the 64 KiB the config file may have"]);
+    }
+    std::fs::write(&config, saved).expect("restore config");
+    st.assert_intact();
+}
+
+#[test]
+fn oversized_key_file_is_skipped_in_bounded_memory() {
+    let st = Stored::new();
+    let env = &st.env;
+    sparse(&env.repo().join("keys").join(FIRST_NAME), HUGE);
+    // A file that is not named like a key file is not even looked at.
+    sparse(&env.repo().join("keys").join("junk"), HUGE);
+    for args in list_backup_check(&st) {
+        let run = snap_bounded(env, &args, "a 10 GiB key file");
+        if args[0] == "check" {
+            // The genuine key opens the repository; check lists the damaged one as an error.
+            assert_eq!(run.code, 1, "{run:?}");
+            assert!(run.stderr.contains("error: key file 00000000") && run.stderr.contains("more than the 64 KiB a key file may have"), "{run:?}");
+        } else {
+            run.ok();
+        }
+    }
+    // Alone, it is named as damaged: no key file could be tried, so the password is not "wrong".
+    let genuine = genuine_key(env);
+    let aside = env.path().join("genuine-key");
+    std::fs::rename(&genuine, &aside).expect("move key aside");
+    let run = snap_bounded(env, &["snapshots".to_string()], "only a 10 GiB key file");
+    assert_fails(&run, 1, &["key file", FIRST_NAME, "is damaged", "more than the 64 KiB a key file may have"]);
+    std::fs::rename(&aside, &genuine).expect("restore key");
+    st.assert_intact();
+}
+
+#[test]
+fn oversized_lock_file_is_handled_in_bounded_memory() {
+    let st = Stored::new();
+    let env = &st.env;
+    sparse(&env.repo().join("locks").join(FIRST_NAME), HUGE);
+    for args in list_backup_check(&st) {
+        let run = snap_bounded(env, &args, "a 10 GiB lock file");
+        // Proceeding (a lock that cannot be read blocks no shared lock) or refusing are both
+        // fine, as long as a refusal names the file.
+        if run.code != 0 {
+            assert!(run.stderr.contains(FIRST_NAME) && run.stderr.contains("more than the 64 KiB a lock file may have"), "{run:?}");
+        }
+    }
+    std::fs::remove_file(env.repo().join("locks").join(FIRST_NAME)).expect("remove lock");
+    st.assert_intact();
+}
+
+/// An oversized file in `dir` (index/ or snapshots/): every command that reads it says which
+/// file and why, in bounded memory. (Whether it then skips the file or stops is not decided
+/// here.)
+fn oversized_in(dir: &str, limit: &str, readers: &[&str]) {
+    let st = Stored::new();
+    let env = &st.env;
+    let path = env.repo().join(dir).join(FIRST_NAME);
+    sparse(&path, HUGE);
+    for args in list_backup_check(&st) {
+        let run = snap_bounded(env, &args, &format!("a 10 GiB file in {dir}/"));
+        let said = format!("{}{}", run.stdout, run.stderr);
+        let named = said.contains(&format!("{dir}/{FIRST_NAME}: 10737418240 bytes, more than the {limit}"));
+        if readers.contains(&args[0].as_str()) {
+            assert!(named, "`snap {}` did not name the oversized file: {run:?}", args.join(" "));
+        } else if run.code != 0 {
+            assert!(named, "`snap {}` failed without naming the oversized file: {run:?}", args.join(" "));
+        }
+    }
+    std::fs::remove_file(&path).expect("remove");
+    st.assert_intact();
+}
+
+#[test]
+fn oversized_index_file_is_refused_in_bounded_memory() {
+    oversized_in("index", "64 MiB an index file may have", &["backup", "check"]);
+}
+
+#[test]
+fn oversized_snapshot_file_is_refused_in_bounded_memory() {
+    oversized_in("snapshots", "8 MiB a snapshot file may have", &["snapshots", "backup", "check"]);
+}
+
+/// The path of the repository's one genuine key file.
+fn genuine_key(env: &Env) -> PathBuf {
+    let mut keys: Vec<PathBuf> = std::fs::read_dir(env.repo().join("keys")).expect("keys/").map(|e| e.expect("entry").path()).collect();
+    keys.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 64 && n != FIRST_NAME));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    keys.remove(0)
+}
+
+/// Plants a well-formed key file with the given Argon2id parameters, named by its BLAKE3 as the
+/// spec says and ground to sort before the genuine key, so a reader tries it first.
+fn plant_key(env: &Env, memory_kib: u64, iterations: u64, parallelism: u64) -> PathBuf {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let genuine = genuine_key(env).file_name().and_then(|n| n.to_str()).expect("name").to_string();
+    for n in 0u32.. {
+        let json = serde_json::json!({
+            "version": 1, "kdf": "argon2id", "memory_kib": memory_kib, "iterations": iterations, "parallelism": parallelism,
+            "salt": b64.encode([7u8; 32]), "data": b64.encode(pseudo_random(72, 5)), "planted": n,
+        });
+        let bytes = serde_json::to_vec_pretty(&json).expect("json");
+        let name = blake3::hash(&bytes).to_hex().to_string();
+        if name < genuine {
+            let path = env.repo().join("keys").join(name);
+            std::fs::write(&path, bytes).expect("plant key");
+            return path;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn hostile_key_files_are_refused_before_the_kdf() {
+    let st = Stored::new();
+    let env = &st.env;
+    // Each would make the KDF allocate 4 GiB, try to allocate 4 TiB and abort, or run for hours.
+    for (m, t, p) in [(4_194_304, 3, 1), (4_294_967_295, 3, 1), (8, 4_294_967_295, 1)] {
+        let planted = plant_key(env, m, t, p);
+        let what = format!("a planted key file asking for {m} KiB and {t} passes");
+        let run = snap_bounded(env, &["snapshots".into(), "--json".into()], &what).ok();
+        assert!(run.stdout.contains(&st.id), "{run:?}");
+        snap_bounded(env, &["backup".into(), s(&st.src)], &what).ok();
+        // With a wrong password the genuine key is still tried, so the password is wrong.
+        let wrong = env.path().join("wrong-password");
+        std::fs::write(&wrong, "not the password\n").expect("write");
+        let mut c = env.cmd();
+        c.env("SNAP_PASSWORD_FILE", &wrong).arg("snapshots");
+        let (run, rss) = run_measured(c, Duration::from_secs(120));
+        assert!(rss < RSS_LIMIT_KIB, "{what}: {} MiB", rss / 1024);
+        assert_fails(&run, 12, &["wrong password"]);
+        std::fs::remove_file(planted).expect("remove planted key");
+    }
+    // `init` refuses such parameters itself, before it creates anything.
+    let fresh = Env::new();
+    for (flag, value) in [("--kdf-memory-kib", "4194304"), ("--kdf-iterations", "4294967295"), ("--kdf-memory-kib", "4")] {
+        let run = fresh.snap(["init", flag, value]);
+        assert_fails(&run, 1, &["Argon2id", value, "outside the accepted"]);
+        assert!(!fresh.repo().exists(), "init {flag} {value} created the repository");
+    }
+    st.assert_intact();
+}
+
+#[test]
+fn damaged_key_file_is_named_not_a_wrong_password() {
+    let st = Stored::new();
+    let env = &st.env;
+    let genuine = genuine_key(env);
+    let bytes = std::fs::read(&genuine).expect("read key");
+    let name = genuine.file_name().and_then(|n| n.to_str()).expect("name").to_string();
+    let damages: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a flipped byte", { let mut b = bytes.clone(); b[20] ^= 1; b }, "content does not match its name"),
+        ("a truncation", bytes[..bytes.len() / 2].to_vec(), "content does not match its name"),
+    ];
+    for (what, damaged, reason) in damages {
+        std::fs::write(&genuine, &damaged).expect("damage key");
+        let run = env.snap(["snapshots"]);
+        assert_fails(&run, 1, &["key file", &name, "is damaged", reason]);
+        assert!(!run.stderr.contains("wrong password"), "{what}: {run:?}");
+    }
+    // Well-formed JSON named by its hash, but not a key file: damaged too.
+    std::fs::remove_file(&genuine).expect("remove key");
+    let junk = br#"{"hello": "world"}"#;
+    let junk_name = blake3::hash(junk).to_hex().to_string();
+    std::fs::write(env.repo().join("keys").join(&junk_name), junk).expect("write junk key");
+    let run = env.snap(["snapshots"]);
+    assert_fails(&run, 1, &["key file", &junk_name, "is damaged", "not a key file"]);
+    // Next to the genuine key a damaged one changes nothing, and a wrong password is still wrong.
+    std::fs::write(&genuine, &bytes).expect("restore key");
+    env.snap(["snapshots"]).ok();
+    let wrong = env.path().join("wrong-password");
+    std::fs::write(&wrong, "not the password\n").expect("write");
+    let run: Run = env.cmd().env("SNAP_PASSWORD_FILE", &wrong).arg("snapshots").output().expect("run").into();
+    assert_fails(&run, 12, &["wrong password"]);
+    st.assert_intact();
+}
+
+#[test]
+fn empty_passwords_are_refused_from_every_source() {
+    let env = Env::new();
+    let empty = env.path().join("empty-password");
+    std::fs::write(&empty, "").expect("write");
+    let newline = env.path().join("newline-password");
+    std::fs::write(&newline, "\n").expect("write");
+    let crlf = env.path().join("crlf-password");
+    std::fs::write(&crlf, "\r\nsecond line\n").expect("write");
+    let sources: Vec<(&str, Box<dyn Fn(&mut Command)>, &str)> = vec![
+        ("an empty file", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &empty); }), "password file"),
+        ("a file holding a newline", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &newline); }), "password file"),
+        ("a file whose first line is empty", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &crlf); }), "password file"),
+        ("SNAP_PASSWORD=''", Box::new(|c: &mut Command| { c.env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", ""); }), "SNAP_PASSWORD"),
+        ("--password-command true", Box::new(|c: &mut Command| { c.env_remove("SNAP_PASSWORD_FILE").args(["--password-command", "true"]); }), "password command"),
+    ];
+    for (what, set, says) in &sources {
+        let mut c = env.cmd();
+        set(&mut c);
+        let run: Run = without_terminal(c.args(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"])).output().expect("run").into();
+        assert_fails(&run, 1, &["empty password", says]);
+        assert!(!env.repo().exists(), "init with {what} created a repository");
+    }
+    // An existing repository is not tried with one either.
+    env.snap(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]).ok();
+    for (_, set, says) in &sources {
+        let mut c = env.cmd();
+        set(&mut c);
+        let run: Run = without_terminal(c.arg("snapshots")).output().expect("run").into();
+        assert_fails(&run, 1, &["empty password", says]);
+    }
+}
+
+#[test]
+fn snap_password_is_not_inherited_by_children() {
+    let env = Env::with_repo();
+    let with_env_password = || {
+        let mut c = env.cmd();
+        c.env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", PASSWORD);
+        c
+    };
+    // A dump command sees no SNAP_PASSWORD.
+    let run: Run = with_env_password()
+        .args(["backup", "--json", "--stdin-from-command", "--stdin-filename", "env.txt", "--", "sh", "-c", r#"printf %s "${SNAP_PASSWORD-unset}""#])
+        .output()
+        .expect("run")
+        .into();
+    let id = run.ok().json()["snapshot_id"].as_str().expect("snapshot id").to_string();
+    let dumped = with_env_password().args(["dump", &id, "/env.txt"]).output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&dumped.stdout), "unset", "{dumped:?}");
+    // Nor does the password command: were it to see this wrong SNAP_PASSWORD, it would print it.
+    let cmd = format!(r#"printf '%s\n' "${{SNAP_PASSWORD:-{PASSWORD}}}""#);
+    let run: Run = env.cmd().env_remove("SNAP_PASSWORD_FILE").env("SNAP_PASSWORD", "wrong").args(["--password-command", &cmd, "snapshots", "--json"]).output().expect("run").into();
+    assert_eq!(run.ok().json().as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn snapshot_of_another_version_is_refused() {
+    let st = Stored::new();
+    let env = &st.env;
+    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
+    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let mut future = repo.load_snapshot(&st.id.parse().expect("id")).expect("load");
+    future.version = 2;
+    future.time = "2030-01-01T00:00:00Z".into();
+    let id = repo.save_snapshot(&future).expect("save snapshot");
+    let err = repo.load_snapshot(&id).expect_err("a version 2 snapshot must be refused");
+    assert_eq!(err.to_string(), format!("snapshot {id}: unsupported snapshot version 2 (this snap reads version 1)"));
+    drop(repo);
+    // Never listed as a snapshot, and named with the reason wherever it is met.
+    let run = env.snap(["snapshots", "--json"]);
+    assert!(!run.stdout.contains(&id.to_hex()), "{run:?}");
+    assert!(run.stderr.contains(&id.to_hex()) && run.stderr.contains("unsupported snapshot version 2"), "{run:?}");
+    let run = env.snap(["check"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains(&id.to_hex()) && run.stderr.contains("unsupported snapshot version 2"), "{run:?}");
+}
+
+#[test]
+fn config_whose_settings_version_differs_is_refused() {
+    let st = Stored::new();
+    let env = &st.env;
+    let config = env.repo().join("config");
+    let saved = std::fs::read(&config).expect("read config");
+    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
+    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let mut settings = repo.config.clone();
+    settings.version = 3;
+    let json = serde_json::to_vec(&settings).expect("json");
+    let sealed = repo.keys.seal(snap::crypto::aad::CONFIG, &json).expect("seal");
+    drop(repo);
+    std::fs::write(&config, snap::format::config::join_config(&sealed)).expect("write config");
+    let loc = s(&env.repo());
+    for args in [vec!["snapshots"], vec!["backup", &s(&st.src)], vec!["check"]] {
+        let run = env.snap(&args);
+        assert_fails(&run, 1, &["config", &loc, "is damaged", "sealed settings say version 3", "cleartext header says version 2"]);
+    }
+    std::fs::write(&config, saved).expect("restore config");
+    st.assert_intact();
+}
