@@ -152,10 +152,15 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         let ctx_ref = &ctx;
         let root_ref = &root;
         let stream = opts.stream.clone();
-        s.spawn(move || {
+        // The walker recurses once per directory level, up to MAX_DEPTH (spec §10.1): its own
+        // stack is sized for that (reserved, not committed, until used).
+        let walker = std::thread::Builder::new().name("snap-walker".into()).stack_size(WALKER_STACK).spawn_scoped(s, move || {
             let mut w = Walker { ctx: ctx_ref, events: ev_tx, jobs: job_tx, names: Names::default() };
             w.walk_root(root_ref, parent_tree, stream);
         });
+        if let Err(e) = walker {
+            ctx.fail(Error::Internal(format!("cannot start the walker thread: {e}")));
+        }
         assemble(&ctx, &ev_rx)
     });
     // Every worker has stopped: store what was claimed and index it, whatever happened.
@@ -278,6 +283,9 @@ impl Ctx<'_> {
         Ok(Content::Lists(lists))
     }
 }
+
+/// Stack of the walker thread: 4096 levels of recursion with room to spare.
+const WALKER_STACK: usize = 256 << 20;
 
 /// What the walker tells the tree assembler, in depth-first order.
 enum Event {

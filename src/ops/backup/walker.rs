@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Sender};
 
 use super::sources::{SourcePlan, VDir, VEntry};
 use super::{Ctx, Event, FileJob, JobSource, Pending, StreamSpec};
-use crate::format::tree::{Content, Node, NodeKind, Tree};
+use crate::format::tree::{Content, Node, NodeKind, Tree, MAX_DEPTH};
 use crate::ops::node::{kind_of, node_from_metadata, read_xattrs, unchanged, Names};
 
 pub(super) struct Walker<'c, 'a> {
@@ -113,7 +113,12 @@ impl Walker<'_, '_> {
             NodeKind::Dir => {
                 let dev = root_dev.unwrap_or(md.dev());
                 self.emit(Event::Enter);
-                if !(self.ctx.one_file_system && md.dev() != dev) {
+                // A snapshot keeps absolute paths: a directory's depth is its path's length.
+                if path.components().filter(|c| matches!(c, std::path::Component::Normal(_))).count() >= MAX_DEPTH {
+                    // Saved empty, named as an error (exit 3): a snapshot never nests deeper
+                    // than readers accept (spec §10.1).
+                    self.ctx.error(path, std::io::Error::other(format!("directory nested deeper than {MAX_DEPTH} levels; its content is not saved")));
+                } else if !(self.ctx.one_file_system && md.dev() != dev) {
                     let old_tree = self.subtree_of(old);
                     self.walk_dir_entries(path, old_tree.as_ref(), dev);
                 }
