@@ -20,31 +20,13 @@ use snap::format::{BlobId, PackId, SnapshotId};
 use snap::ops::walk::{walk, Visitor};
 use snap::repo::Repository;
 
-use crate::util::{assert_same_tree, pseudo_random, restored, Env, Run, PASSWORD};
+use crate::util::{assert_contains, assert_same_tree, expect_code, pseudo_random, restored, s, write, Env, Run, PASSWORD};
 
 const MIB: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-fn write(p: &Path, data: &[u8]) {
-    fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    fs::write(p, data).expect("write");
-}
-
-#[track_caller]
-fn expect_code(run: &Run, code: i32, what: &str) {
-    assert_eq!(run.code, code, "{what}: wanted exit {code}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
-}
-
-#[track_caller]
-fn assert_contains(haystack: &str, needle: &str, what: &str) {
-    assert!(haystack.contains(needle), "{what}: {needle:?} not in:\n{haystack}");
-}
 
 fn num(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))

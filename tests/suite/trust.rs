@@ -8,28 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env, Run};
+use crate::util::{assert_contains, assert_same_tree, backup_json, expect_code, pseudo_random, restored, s, write, Env};
 
 const MIB: usize = 1024 * 1024;
 
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-fn write(p: &Path, data: &[u8]) {
-    fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    fs::write(p, data).expect("write");
-}
-
-#[track_caller]
-fn expect_code(run: &Run, code: i32, what: &str) {
-    assert_eq!(run.code, code, "{what}: wanted exit {code}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
-}
-
-#[track_caller]
-fn assert_contains(haystack: &str, needle: &str, what: &str) {
-    assert!(haystack.contains(needle), "{what}: {needle:?} not in:\n{haystack}");
-}
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -207,3 +207,26 @@ where
     all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
     env.snap(all).ok().json()
 }
+
+/// A path as a `String` for command arguments.
+pub fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Writes a file, making its parent directories.
+pub fn write(p: &Path, data: &[u8]) {
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, data).expect("write");
+}
+
+/// Asserts a run's exit code, showing its output when it differs.
+#[track_caller]
+pub fn expect_code(run: &Run, code: i32, what: &str) {
+    assert_eq!(run.code, code, "{what}: wanted exit {code}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+}
+
+/// Asserts that `haystack` contains `needle`.
+#[track_caller]
+pub fn assert_contains(haystack: &str, needle: &str, what: &str) {
+    assert!(haystack.contains(needle), "{what}: {needle:?} not in:\n{haystack}");
+}
