@@ -1059,6 +1059,7 @@ const HUGE: u64 = 10 << 30;
 /// reports on this one child, not on the other tests' children). A run still going after
 /// `deadline` is killed and the test fails: a generous guard against a run that would take
 /// hours, not a timing assertion.
+#[allow(clippy::zombie_processes, reason = "the child is reaped by wait4 below, which also reports its peak memory")]
 fn run_measured(mut c: Command, deadline: Duration) -> (Run, u64) {
     use std::io::Read;
     let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn snap");
@@ -1314,6 +1315,9 @@ fn damaged_key_file_is_named_not_a_wrong_password() {
     st.assert_intact();
 }
 
+/// A password source in a test: what it is, how it is set on a command, what the error names.
+type PasswordSource<'a> = (&'a str, Box<dyn Fn(&mut Command) + 'a>, &'a str);
+
 #[test]
 fn empty_passwords_are_refused_from_every_source() {
     let env = Env::new();
@@ -1323,7 +1327,7 @@ fn empty_passwords_are_refused_from_every_source() {
     std::fs::write(&newline, "\n").expect("write");
     let crlf = env.path().join("crlf-password");
     std::fs::write(&crlf, "\r\nsecond line\n").expect("write");
-    let sources: Vec<(&str, Box<dyn Fn(&mut Command)>, &str)> = vec![
+    let sources: Vec<PasswordSource> = vec![
         ("an empty file", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &empty); }), "password file"),
         ("a file holding a newline", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &newline); }), "password file"),
         ("a file whose first line is empty", Box::new(|c: &mut Command| { c.env("SNAP_PASSWORD_FILE", &crlf); }), "password file"),
