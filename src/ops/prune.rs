@@ -175,7 +175,6 @@ fn plan(packs: &HashMap<PackId, PackInfo>, order: &[PackId], mut used: HashSet<B
             }
         }
         if more.is_empty() && !force_more {
-            drop(gone);
             return Ok(Plan { owner, delete, repack });
         }
         used.extend(more);
