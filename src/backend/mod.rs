@@ -211,7 +211,8 @@ impl Backend {
         Ok(buf)
     }
 
-    /// Writes a whole file atomically (temporary name, fsync, rename on local disks). A file
+    /// Writes a whole file atomically (temporary name, fsync, rename and directory sync on local
+    /// disks). A file
     /// larger than its kind allows is refused, as every reader would refuse it.
     ///
     /// # Errors
@@ -221,7 +222,30 @@ impl Backend {
         if data.len() as u64 > max {
             return Err(Error::TooLarge { path: path.to_string(), size: data.len() as u64, max, kind });
         }
-        self.writer()?.write(path, data).map(|_| ()).map_err(|e| be("write", path, e))
+        self.writer()?.write(path, data).map(|_| ()).map_err(|e| be("write", path, e))?;
+        self.sync_dirs_of(path)
+    }
+
+    /// Makes the rename or deletion of `path` durable on a local disk: the directories from its
+    /// own up to (not including) the root are synced, so a power loss cannot persist a later step
+    /// (an index, a snapshot, a deletion) without an earlier one. Object stores order their own
+    /// writes.
+    fn sync_dirs_of(&self, path: &str) -> Result<()> {
+        let Some(root) = &self.root else { return Ok(()) };
+        let mut rel = std::path::Path::new(path).parent();
+        while let Some(r) = rel.filter(|r| !r.as_os_str().is_empty()) {
+            let dir = root.join(r);
+            let synced = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+            match synced {
+                // Some filesystems cannot sync a directory; they give no ordering to keep.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP)) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&dir, e)),
+                Ok(()) => {}
+            }
+            rel = r.parent();
+        }
+        Ok(())
     }
 
     /// Whether `path` exists.
@@ -285,12 +309,13 @@ impl Backend {
         self.op.create_dir(dir).map_err(|e| be("mkdir", dir, e))
     }
 
-    /// Deletes a file; deleting a missing file is not an error.
+    /// Deletes a file (durably, on local disks); deleting a missing file is not an error.
     ///
     /// # Errors
     /// Storage errors.
     pub fn delete(&self, path: &str) -> Result<()> {
-        self.op.delete(path).map_err(|e| be("delete", path, e))
+        self.op.delete(path).map_err(|e| be("delete", path, e))?;
+        self.sync_dirs_of(path)
     }
 
     /// When the storage last modified `path`, by the storage's own clock; `None` when the storage
