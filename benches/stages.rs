@@ -18,6 +18,7 @@ use snap::format::config::ChunkerParams;
 use snap::format::pack::{BlobKind, Compression};
 use snap::format::BlobId;
 use snap::ops::backup::{backup, BackupOptions, Progress};
+use snap::repo::lock::LockKind;
 use snap::repo::blob::{compress, delta, open_blob, seal_blob, train_dict, Dict, References};
 use snap::repo::Repository;
 
@@ -134,7 +135,10 @@ fn end_to_end(c: &mut Criterion) {
                 let repo = Repository::init(backend, b"pw", kdf, cache.path()).unwrap_or_else(|e| panic!("{e}"));
                 (repo, cache)
             },
-            |(repo, _cache)| backup(&repo, &opts, &Progress::default(), &AtomicBool::new(false)).map(|o| o.snapshot.summary.bytes_added),
+            |(repo, _cache)| {
+                let lock = repo.lock(LockKind::Shared).unwrap_or_else(|e| panic!("{e}"));
+                backup(&repo, &opts, &Progress::default(), &AtomicBool::new(false), &lock).map(|o| o.snapshot.summary.bytes_added)
+            },
             BatchSize::PerIteration,
         );
     });

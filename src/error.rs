@@ -64,8 +64,6 @@ pub enum Error {
     /// What only a bug in snap can cause (a worker gone, a value past a format limit).
     #[error("internal error: {0}")]
     Internal(String),
-    #[error("{0}")]
-    Invalid(String),
 }
 
 impl Error {

@@ -82,7 +82,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         one_file_system: a.one_file_system,
         dry_run: a.dry_run,
     };
-    let (repo, _lock) = g.open()?;
+    let (repo, lock) = g.open()?;
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&cancel)).context("installing signal handler")?;
@@ -92,7 +92,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let ticker = Ticker::start(g.show_progress(), move |bar| {
         bar.set_message(format!("{} files, {} read", p.files_done.load(Ordering::Relaxed), human(p.bytes_read.load(Ordering::Relaxed))));
     });
-    let result = backup(&repo, &opts, &progress, &cancel);
+    let result = backup(&repo, &opts, &progress, &cancel, &lock);
     drop(ticker);
     let out = result?;
     let s = &out.snapshot.summary;

@@ -46,9 +46,9 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         }
     })?;
     if g.json {
-        println!("{}", serde_json::json!({ "id": repo.config.id, "location": loc }));
+        println!("{}", serde_json::json!({ "id": repo.config().id, "location": loc }));
     } else if !g.quiet {
-        println!("created snap repository {} at {loc}", &repo.config.id[..8]);
+        println!("created snap repository {} at {loc}", &repo.config().id[..8]);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -49,7 +49,7 @@ fn stored(repo: &Repository, samples: &[&[u8]]) -> Result<Stored> {
     if samples.is_empty() {
         return Ok(Stored { dict: None, train: false });
     }
-    let level = repo.config.compression_level;
+    let level = repo.config().compression_level;
     let scored = scoring_set(samples);
     let plain = score(&scored, level, None);
     let ids = repo.dictionaries()?;
@@ -79,12 +79,12 @@ fn stored(repo: &Repository, samples: &[&[u8]]) -> Result<Stored> {
 /// # Errors
 /// Storing the new dictionary failed.
 fn train(repo: &Repository, saver: &BlobSaver<'_>, samples: &[&[u8]], fallback: Option<Arc<Dict>>) -> Result<Option<Arc<Dict>>> {
-    let level = repo.config.compression_level;
+    let level = repo.config().compression_level;
     let step = step(samples);
     let scored = scoring_set(samples);
     let training: Vec<&[u8]> = samples.iter().enumerate().filter(|(i, _)| i % step != 0).map(|(_, s)| *s).collect();
     let Some(bytes) = train_dict(&training, DICT_MAX_BYTES) else { return Ok(fallback) };
-    let fresh = Dict { id: repo.keys.blob_id(&bytes), bytes };
+    let fresh = Dict { id: repo.blob_id(&bytes), bytes };
     let to_beat = fallback.as_deref().map_or_else(|| score(&scored, level, None), |d| score(&scored, level, Some(d)));
     if !good(score(&scored, level, Some(&fresh)), to_beat, WORTH_IT_PERMILLE) {
         return Ok(fallback);

@@ -7,6 +7,7 @@ pub mod check;
 pub mod dictionary;
 pub mod dump;
 pub mod forget;
+pub mod fsat;
 pub mod ls;
 pub mod node;
 pub mod prune;

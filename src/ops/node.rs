@@ -1,13 +1,10 @@
-//! Converting between the filesystem's metadata and tree nodes: lstat → [`Node`] for backups, and
-//! the reverse (mode, owner, times, xattrs) for restores.
+//! Converting the filesystem's metadata (an lstat) into tree nodes for backups.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
 
+use super::fsat::Meta;
 use crate::format::tree::{Node, NodeKind, Timestamp};
 
 /// Resolves uid/gid to names, remembering each answer.
@@ -34,59 +31,38 @@ impl Names {
 
 /// The node kind of an lstat result.
 #[must_use]
-pub fn kind_of(md: &Metadata) -> NodeKind {
-    let ft = md.file_type();
-    if ft.is_dir() {
-        NodeKind::Dir
-    } else if ft.is_symlink() {
-        NodeKind::Symlink
-    } else if ft.is_char_device() {
-        NodeKind::CharDevice
-    } else if ft.is_block_device() {
-        NodeKind::BlockDevice
-    } else if ft.is_fifo() {
-        NodeKind::Fifo
-    } else if ft.is_socket() {
-        NodeKind::Socket
-    } else {
-        NodeKind::File
+pub fn kind_of(md: &Meta) -> NodeKind {
+    match md.file_type() {
+        libc::S_IFDIR => NodeKind::Dir,
+        libc::S_IFLNK => NodeKind::Symlink,
+        libc::S_IFCHR => NodeKind::CharDevice,
+        libc::S_IFBLK => NodeKind::BlockDevice,
+        libc::S_IFIFO => NodeKind::Fifo,
+        libc::S_IFSOCK => NodeKind::Socket,
+        _ => NodeKind::File,
     }
 }
 
 /// A node carrying `md`'s metadata (no content, subtree or link target yet).
-pub fn node_from_metadata(name: &OsStr, md: &Metadata, names: &mut Names) -> Node {
+pub fn node_from_metadata(name: &OsStr, md: &Meta, names: &mut Names) -> Node {
     let kind = kind_of(md);
     Node {
         name: name.as_bytes().to_vec(),
         kind: Some(kind),
-        mode: md.mode() & 0o7777,
-        uid: md.uid(),
-        gid: md.gid(),
-        user: names.user(md.uid()),
-        group: names.group(md.gid()),
-        mtime: Timestamp { secs: md.mtime(), nanos: u32::try_from(md.mtime_nsec()).unwrap_or(0) },
-        ctime: Timestamp { secs: md.ctime(), nanos: u32::try_from(md.ctime_nsec()).unwrap_or(0) },
-        size: if kind == NodeKind::File { md.size() } else { 0 },
-        inode: md.ino(),
-        device: md.dev(),
-        nlink: md.nlink(),
-        rdev: if matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice) { md.rdev() } else { 0 },
+        mode: md.mode & 0o7777,
+        uid: md.uid,
+        gid: md.gid,
+        user: names.user(md.uid),
+        group: names.group(md.gid),
+        mtime: Timestamp { secs: md.mtime.0, nanos: md.mtime.1 },
+        ctime: Timestamp { secs: md.ctime.0, nanos: md.ctime.1 },
+        size: if kind == NodeKind::File { md.size } else { 0 },
+        inode: md.ident.ino,
+        device: md.ident.dev,
+        nlink: md.nlink,
+        rdev: if matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice) { md.rdev } else { 0 },
         ..Node::default()
     }
-}
-
-/// Extended attributes of `path` (not following symlinks); unreadable ones are skipped.
-#[must_use]
-pub fn read_xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let Ok(names) = xattr::list(path) else { return Vec::new() };
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = names
-        .filter_map(|n| {
-            let v = xattr::get(path, &n).ok().flatten()?;
-            Some((n.as_bytes().to_vec(), v))
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 /// Whether a file looks unchanged since `old` was recorded.

@@ -197,7 +197,7 @@ fn read_lock(backend: &Backend, keys: &MasterKeys, name: &str) -> Result<LockInf
 }
 
 fn write_lock(backend: &Backend, keys: &MasterKeys, info: &LockInfo) -> Result<String> {
-    let json = serde_json::to_vec(info).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_vec(info).map_err(|e| Error::Internal(e.to_string()))?;
     let sealed = keys.seal(aad::LOCK, &json).map_err(|e| Error::crypto("lock", "new", e))?;
     let name = hex::encode(storage_hash(&sealed));
     backend.write(&FileType::Lock.path(&name), sealed)?;

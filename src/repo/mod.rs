@@ -26,9 +26,11 @@ use crate::index::{BlobLocation, LocalIndex};
 
 /// An open, unlocked repository.
 pub struct Repository {
-    pub backend: Backend,
-    pub keys: MasterKeys,
-    pub config: RepoConfig,
+    /// Private: every storage access goes through the typed operations below, which keep the
+    /// writing order and the deletion rules of format-spec §14 in one place.
+    backend: Backend,
+    keys: MasterKeys,
+    config: RepoConfig,
     index: LocalIndex,
     cache_dir: PathBuf,
     /// zstd dictionaries read so far, by dict blob id.
@@ -76,6 +78,24 @@ impl std::fmt::Debug for Repository {
 }
 
 impl Repository {
+    /// The repository's settings.
+    #[must_use]
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// The master keys (for sealing and ids; tools and tests that craft files use them too).
+    #[must_use]
+    pub fn keys(&self) -> &MasterKeys {
+        &self.keys
+    }
+
+    /// The id of a blob with plaintext `plain` (keyed BLAKE3).
+    #[must_use]
+    pub fn blob_id(&self, plain: &[u8]) -> BlobId {
+        self.keys.blob_id(plain)
+    }
+
     /// Creates a repository in an empty location and opens it.
     ///
     /// Writes the key file first and `config` last, so an interrupted init leaves no `config` and
@@ -102,12 +122,12 @@ impl Repository {
         crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
         let mut config = RepoConfig::new(hex::encode(rid));
         settings(&mut config);
-        config.check().map_err(|e| Error::Invalid(e.to_string()))?;
+        config.check().map_err(|e| Error::Usage(format!("repository settings: {e}")))?;
         for d in LAYOUT_DIRS {
             backend.create_dir(d)?;
         }
         write_key(&backend, password, &keys, kdf)?;
-        let json = serde_json::to_vec(&config).map_err(|e| Error::Invalid(e.to_string()))?;
+        let json = serde_json::to_vec(&config).map_err(|e| Error::Internal(e.to_string()))?;
         let sealed = keys.seal(aad::CONFIG, &json).map_err(|e| Error::crypto("config", "new", e))?;
         backend.write(&FileType::Config.path(""), join_config(&sealed))?;
         Self::finish_open(backend, keys, config, cache_root)
@@ -291,7 +311,7 @@ impl Repository {
     /// # Errors
     /// Storage errors.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<SnapshotId> {
-        let json = serde_json::to_vec(snap).map_err(|e| Error::Invalid(e.to_string()))?;
+        let json = serde_json::to_vec(snap).map_err(|e| Error::Internal(e.to_string()))?;
         Ok(SnapshotId(self.save_sealed(FileType::Snapshot, aad::SNAPSHOT, &json)?))
     }
 
@@ -583,7 +603,7 @@ impl Repository {
         }
         let lower = spec.to_ascii_lowercase();
         if lower.len() < 4 || lower.len() > 64 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Invalid(format!("{spec:?} is not a snapshot id (at least 4 hex digits) or \"latest\"")));
+            return Err(Error::Usage(format!("{spec:?} is not a snapshot id (at least 4 hex digits) or \"latest\"")));
         }
         let mut found = candidates.iter().filter(|(id, _)| id.to_hex().starts_with(&lower));
         match (found.next(), found.next()) {
@@ -677,7 +697,7 @@ fn config_error(backend: &Backend, e: DecodeError) -> Error {
 
 fn write_key(backend: &Backend, password: &[u8], keys: &MasterKeys, kdf: KdfParams) -> Result<KeyId> {
     let kf = KeyFile::create(password, keys, kdf).map_err(|e| Error::crypto("key", "new", e))?;
-    let json = serde_json::to_vec_pretty(&kf).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&kf).map_err(|e| Error::Internal(e.to_string()))?;
     let id = KeyId(storage_hash(&json));
     backend.write(&FileType::Key.path(&id.to_hex()), json)?;
     Ok(id)

@@ -169,7 +169,7 @@ impl<'r> BlobSaver<'r> {
     fn seal(&self, kind: BlobKind, id: &BlobId, plain: &[u8], dict: Option<&Dict>) -> Result<(Compression, u32, Vec<u8>)> {
         let mut sealed = Vec::with_capacity(plain.len() + crate::crypto::OVERHEAD + ID_LEN);
         let compression = seal_blob(&self.repo.keys, kind, id, plain, self.repo.config.compression_level, dict, &mut sealed)?;
-        let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        let raw_length = u32::try_from(plain.len()).map_err(|_| Error::Internal(format!("blob {id} is too large")))?;
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
         Ok((compression, raw_length, sealed))
@@ -184,7 +184,7 @@ impl<'r> BlobSaver<'r> {
         self.check_failed()?;
         let mut sealed = Vec::with_capacity(frame.len() + crate::crypto::OVERHEAD);
         seal_delta(&self.repo.keys, id, frame, &mut sealed)?;
-        let raw = u32::try_from(raw_length).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        let raw = u32::try_from(raw_length).map_err(|_| Error::Internal(format!("blob {id} is too large")))?;
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.bytes_added.fetch_add(raw_length as u64, Ordering::Relaxed);
         self.store_sealed(BlobKind::Data, id, Compression::ZstdDelta, raw, Some(*base), &sealed)
@@ -196,12 +196,12 @@ impl<'r> BlobSaver<'r> {
     /// A failed upload earlier in the session; a blob too large for a pack.
     pub fn store_sealed(&self, kind: BlobKind, id: &BlobId, compression: Compression, raw_length: u32, base: Option<BlobId>, sealed: &[u8]) -> Result<()> {
         self.check_failed()?;
-        let length = u32::try_from(sealed.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        let length = u32::try_from(sealed.len()).map_err(|_| Error::Internal(format!("blob {id} is too large")))?;
         self.bytes_stored.fetch_add(sealed.len() as u64, Ordering::Relaxed);
         let packer = if kind.is_metadata() { &self.meta } else { &self.data };
         let full = {
             let mut p = packer.lock();
-            let offset = u32::try_from(p.buf.len()).map_err(|_| Error::Invalid("pack too large".into()))?;
+            let offset = u32::try_from(p.buf.len()).map_err(|_| Error::Internal("pack too large".into()))?;
             if p.buf.capacity() == 0 {
                 p.buf.reserve(self.pack_size + self.pack_size / 8);
             }
@@ -228,7 +228,7 @@ impl<'r> BlobSaver<'r> {
             return Ok(id);
         }
         let (compression, raw_length, buf) = self.seal(kind, &id, plain, None)?;
-        let length = u32::try_from(buf.len()).map_err(|_| Error::Invalid(format!("blob {id} is too large")))?;
+        let length = u32::try_from(buf.len()).map_err(|_| Error::Internal(format!("blob {id} is too large")))?;
         self.bytes_stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
         let entries = vec![PackEntry { kind, compression, id, offset: 0, length, raw_length, base: None }];
         let pack = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
@@ -244,8 +244,8 @@ impl<'r> BlobSaver<'r> {
         if p.entries.is_empty() {
             return Ok(());
         }
-        let tx = self.tx.as_ref().ok_or_else(|| Error::Invalid("blob saver already finished".into()))?;
-        tx.send(Upload { buf: p.buf, entries: p.entries }).map_err(|_| Error::Invalid("pack writers stopped".into()))?;
+        let tx = self.tx.as_ref().ok_or_else(|| Error::Internal("blob saver already finished".into()))?;
+        tx.send(Upload { buf: p.buf, entries: p.entries }).map_err(|_| Error::Internal("pack writers stopped".into()))?;
         self.check_failed()
     }
 
@@ -291,7 +291,7 @@ impl<'r> BlobSaver<'r> {
         self.tx = None;
         for h in self.uploaders.drain(..) {
             if h.join().is_err() {
-                self.shared.error.lock().get_or_insert(Error::Invalid("a pack writer thread panicked".into()));
+                self.shared.error.lock().get_or_insert(Error::Internal("a pack writer thread panicked".into()));
             }
         }
         sent?;
@@ -324,7 +324,7 @@ fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<IndexP
     let header = encode_pack_header(&entries);
     let before = buf.len();
     keys.seal_into(aad::PACK_HEADER, &header, &mut buf).map_err(|e| Error::crypto("pack header", "new", e))?;
-    let hlen = u32::try_from(buf.len() - before).map_err(|_| Error::Invalid("pack header too large".into()))?;
+    let hlen = u32::try_from(buf.len() - before).map_err(|_| Error::Internal("pack header too large".into()))?;
     buf.extend_from_slice(&hlen.to_le_bytes());
     let id = PackId(storage_hash(&buf));
     backend.write(&FileType::Pack.path(&id.to_hex()), buf)?;

@@ -1404,10 +1404,10 @@ fn config_whose_settings_version_differs_is_refused() {
     let saved = std::fs::read(&config).expect("read config");
     let backend = Backend::open(&s(&env.repo()), false).expect("backend");
     let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
-    let mut settings = repo.config.clone();
+    let mut settings = repo.config().clone();
     settings.version = 3;
     let json = serde_json::to_vec(&settings).expect("json");
-    let sealed = repo.keys.seal(snap::crypto::aad::CONFIG, &json).expect("seal");
+    let sealed = repo.keys().seal(snap::crypto::aad::CONFIG, &json).expect("seal");
     drop(repo);
     std::fs::write(&config, snap::format::config::join_config(&sealed)).expect("write config");
     let loc = s(&env.repo());

@@ -645,8 +645,13 @@ fn locks_block_exclusive_commands_share_backups_and_unlock_removes_stale_ones() 
     assert_contains(&run.stdout, "removed 1 lock(s)", "the live lock");
     assert_no_locks(&env);
     fs::write(&go2, b"").expect("release");
+    // The backup learns at its commit that its lock is gone: a prune may have run meanwhile, so
+    // it writes no snapshot (exit 1) but indexes what it stored.
+    let before = snapshot_ids(&env);
     let run = finish(live);
-    expect_code(&run, 0, "backup whose lock was removed");
+    expect_code(&run, 1, "backup whose lock was removed");
+    assert_contains(&run.stderr, "repository lock lost", "backup whose lock was removed");
+    assert_eq!(snapshot_ids(&env), before, "a backup that lost its lock wrote a snapshot");
     assert_no_locks(&env);
     assert_no_private_index_left(&env);
     check_read_data_ok(&env, "at the end");

@@ -26,6 +26,7 @@ use parking_lot::Mutex;
 use self::pipeline::{assemble, file_worker, store_worker};
 use self::sources::{plan_sources, Excludes};
 use self::walker::Walker;
+use super::fsat::{raise_fd_limit, DirRef, Ident};
 use super::node::Names;
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
@@ -34,6 +35,7 @@ use crate::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use crate::format::tree::{encode_list, split_list, Content, Node, INLINE_CHUNKS_MAX};
 use crate::format::{BlobId, SnapshotId};
 use crate::repo::blob::Dict;
+use crate::repo::lock::LockGuard;
 use crate::repo::saver::BlobSaver;
 use crate::repo::Repository;
 
@@ -90,8 +92,10 @@ pub struct BackupOutcome {
 /// # Errors
 /// Bad options (no sources, missing source path, bad exclude pattern), a failing or cut stream,
 /// interruption through `cancel`, and storage errors. In every error case no snapshot is written,
-/// but what was stored is indexed so the next backup reuses it.
-pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, cancel: &AtomicBool) -> Result<BackupOutcome> {
+/// but what was stored is indexed so the next backup reuses it. [`Error::LockLost`] when `lock`
+/// can no longer be trusted at the commit: a prune may have run meanwhile, so no snapshot is
+/// written that could name what it deleted.
+pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, cancel: &AtomicBool, lock: &LockGuard) -> Result<BackupOutcome> {
     let started = Instant::now();
     let root = plan_sources(opts)?;
     if !opts.dry_run {
@@ -124,8 +128,8 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         errors: Mutex::new(Vec::new()),
         warnings: Mutex::new(Vec::new()),
         counts: Counts::default(),
-        file_chunker: Chunker::new(repo.config.chunker_files, repo.keys.chunker_seed()),
-        stream_chunker: Chunker::new(repo.config.chunker_streams, repo.keys.chunker_seed()),
+        file_chunker: Chunker::new(repo.config().chunker_files, repo.keys().chunker_seed()),
+        stream_chunker: Chunker::new(repo.config().chunker_streams, repo.keys().chunker_seed()),
         fatal: Mutex::new(None),
         excludes,
         one_file_system: opts.one_file_system,
@@ -152,10 +156,13 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         let ctx_ref = &ctx;
         let root_ref = &root;
         let stream = opts.stream.clone();
+        // Half the descriptors may hold directories open; the rest is for packs, the index and
+        // the files being read.
+        let fd_budget = raise_fd_limit() / 2;
         // The walker recurses once per directory level, up to MAX_DEPTH (spec §10.1): its own
         // stack is sized for that (reserved, not committed, until used).
         let walker = std::thread::Builder::new().name("snap-walker".into()).stack_size(WALKER_STACK).spawn_scoped(s, move || {
-            let mut w = Walker { ctx: ctx_ref, events: ev_tx, jobs: job_tx, names: Names::default() };
+            let mut w = Walker { ctx: ctx_ref, events: ev_tx, jobs: job_tx, names: Names::default(), open_dirs: 0, fd_budget };
             w.walk_root(root_ref, parent_tree, stream);
         });
         if let Err(e) = walker {
@@ -205,7 +212,12 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         program_version: format!("snap {}", env!("CARGO_PKG_VERSION")),
         summary,
     };
-    let id = if opts.dry_run { None } else { Some(repo.save_snapshot(&snapshot)?) };
+    let id = if opts.dry_run {
+        None
+    } else {
+        lock.ensure_held()?;
+        Some(repo.save_snapshot(&snapshot)?)
+    };
     Ok(BackupOutcome { id, snapshot, errors, warnings })
 }
 
@@ -260,7 +272,7 @@ impl Ctx<'_> {
     /// Stores (or, in a dry run, only counts) a metadata blob.
     fn save_meta(&self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
         if self.dry_run {
-            let id = self.repo.keys.blob_id(plain);
+            let id = self.repo.blob_id(plain);
             if self.saver.claim(&id)? {
                 self.counts.dry_blobs.fetch_add(1, Ordering::Relaxed);
                 self.counts.dry_bytes.fetch_add(plain.len() as u64, Ordering::Relaxed);
@@ -307,7 +319,8 @@ struct FileJob {
 }
 
 enum JobSource {
-    Path(PathBuf),
+    /// The regular file `name` of `dir`, listed with `ident`; `path` names it in messages.
+    File { dir: DirRef, name: OsString, path: PathBuf, ident: Ident },
     /// A stream, with the chunks of its previous version (the parent snapshot's file of the
     /// same name), which serve as delta bases.
     Stream(StreamSpec, Vec<BlobId>),

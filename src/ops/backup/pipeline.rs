@@ -26,7 +26,7 @@ pub(super) fn store_worker(ctx: &Ctx<'_>, rx: &Receiver<StoreJob>) {
             continue;
         }
         let stored = match job.previous.and_then(|p| delta_base(ctx.repo, &p)) {
-            Some((base_id, base)) => match delta(&job.data, ctx.repo.config.compression_level, &base, job.data.len() / DELTA_MAX_SHARE) {
+            Some((base_id, base)) => match delta(&job.data, ctx.repo.config().compression_level, &base, job.data.len() / DELTA_MAX_SHARE) {
                 Some(frame) => ctx.saver.store_delta(&job.id, job.data.len(), &base_id, &frame),
                 None => ctx.saver.store(BlobKind::Data, &job.id, &job.data, job.dict.as_deref()),
             },
@@ -44,7 +44,7 @@ pub(super) fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<
             None
         } else {
             match job.source {
-                JobSource::Path(p) => read_file(ctx, &p, job.node, store),
+                JobSource::File { dir, name, path, ident } => read_file(ctx, &dir, &name, &path, ident, job.node, store),
                 JobSource::Stream(s, ids) => read_stream(ctx, &s, &PreviousVersion::new(ctx.repo, ids), job.node, store),
             }
         };
@@ -73,7 +73,7 @@ pub(super) fn chunk_reader(ctx: &Ctx<'_>, chunker: &Chunker, reader: impl Read, 
         if ctx.stopped() {
             return Err(std::io::Error::other("stopped"));
         }
-        let id = ctx.repo.keys.blob_id(chunk);
+        let id = ctx.repo.blob_id(chunk);
         ids.push(id);
         ctx.progress.bytes_read.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         let was = aligner.next(&id, chunk.len());
@@ -160,5 +160,5 @@ pub(super) fn assemble(ctx: &Ctx<'_>, events: &Receiver<Event>) -> Result<BlobId
     if ctx.cancel.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
     }
-    root.ok_or_else(|| Error::Invalid("backup stopped before the root tree was written".into()))
+    root.ok_or_else(|| Error::Internal("backup stopped before the root tree was written".into()))
 }

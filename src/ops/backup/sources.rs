@@ -51,19 +51,19 @@ fn normalize(p: &Path) -> Result<PathBuf> {
 
 pub(super) fn plan_sources(opts: &BackupOptions) -> Result<SourcePlan> {
     if opts.paths.is_empty() && opts.stream.is_none() {
-        return Err(Error::Invalid("nothing to back up: give paths, --stdin or --stdin-from-command".into()));
+        return Err(Error::Usage("nothing to back up: give paths, --stdin or --stdin-from-command".into()));
     }
     if let Some(s) = &opts.stream
         && !valid_name(s.name.as_bytes())
     {
-        return Err(Error::Invalid(format!("--stdin-filename {:?} must be a plain file name", s.name)));
+        return Err(Error::Usage(format!("--stdin-filename {:?} must be a plain file name", s.name)));
     }
     let mut sources = Vec::new();
     for p in &opts.paths {
         let n = normalize(p)?;
         if let Err(e) = std::fs::symlink_metadata(&n) {
             return Err(if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Invalid(format!("source path {} does not exist", p.display()))
+                Error::Usage(format!("source path {} does not exist", p.display()))
             } else {
                 Error::io(p, e)
             });
@@ -107,7 +107,7 @@ pub(super) fn plan_sources(opts: &BackupOptions) -> Result<SourcePlan> {
     if let Some(s) = &opts.stream
         && root.children.contains_key(s.name.as_bytes())
     {
-        return Err(Error::Invalid(format!("--stdin-filename {:?} collides with a backed-up path", s.name)));
+        return Err(Error::Usage(format!("--stdin-filename {:?} collides with a backed-up path", s.name)));
     }
     Ok(SourcePlan { sources: kept, root })
 }
@@ -128,14 +128,14 @@ impl Excludes {
         let mut names = GlobSetBuilder::new();
         let mut paths = GlobSetBuilder::new();
         for p in &all {
-            let bad = |e: globset::Error| Error::Invalid(format!("bad exclude pattern {p:?}: {e}"));
+            let bad = |e: globset::Error| Error::Usage(format!("bad exclude pattern {p:?}: {e}"));
             if p.contains('/') {
                 paths.add(GlobBuilder::new(p.trim_end_matches('/')).literal_separator(true).build().map_err(bad)?);
             } else {
                 names.add(Glob::new(p).map_err(bad)?);
             }
         }
-        let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::Invalid(format!("bad exclude patterns: {e}")));
+        let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::Usage(format!("bad exclude patterns: {e}")));
         Ok(Self { names: build(names)?, paths: build(paths)? })
     }
 

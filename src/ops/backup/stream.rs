@@ -24,6 +24,10 @@ pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousV
     match result {
         Ok((ids, n)) => {
             node.size = n;
+            if n == 0 {
+                // Often a dump that wrote nothing: worth a look, though it is not an error.
+                ctx.warnings.lock().push(format!("/{}: the stream was empty (0 bytes)", spec.name));
+            }
             ctx.counts.bytes_total.fetch_add(n, Ordering::Relaxed);
             match ctx.content_for(ids) {
                 Ok(c) => {
@@ -47,7 +51,7 @@ pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousV
 
 fn run_command(ctx: &Ctx<'_>, argv: &[OsString], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
     let shown = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
-    let (prog, args) = argv.split_first().ok_or_else(|| Error::Invalid("--stdin-from-command needs a command after --".into()))?;
+    let (prog, args) = argv.split_first().ok_or_else(|| Error::Usage("--stdin-from-command needs a command after --".into()))?;
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::null())

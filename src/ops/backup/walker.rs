@@ -1,24 +1,28 @@
-//! The filesystem walk: lstat every entry in name order, reuse unchanged files from the parent
+//! The filesystem walk: lstat every entry in name order through its directory's descriptor, reuse unchanged files from the parent
 //! snapshot, and hand the rest to the file workers, telling the tree assembler what comes when.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Sender};
 
 use super::sources::{SourcePlan, VDir, VEntry};
 use super::{Ctx, Event, FileJob, JobSource, Pending, StreamSpec};
 use crate::format::tree::{Content, Node, NodeKind, Tree, MAX_DEPTH};
-use crate::ops::node::{kind_of, node_from_metadata, read_xattrs, unchanged, Names};
+use crate::ops::fsat::{list, open_dir_at, open_dir_path, read_link_at, replaced, stat_at, stat_fd, stat_path, xattrs_at, DirRef};
+use crate::ops::node::{kind_of, node_from_metadata, unchanged, Names};
 
 pub(super) struct Walker<'c, 'a> {
     pub(super) ctx: &'c Ctx<'a>,
     pub(super) events: Sender<Event>,
     pub(super) jobs: Sender<FileJob>,
     pub(super) names: Names,
+    /// Directories held open now, and how many may be (see [`DirRef`]).
+    pub(super) open_dirs: u64,
+    pub(super) fd_budget: u64,
 }
 
 impl Walker<'_, '_> {
@@ -27,16 +31,22 @@ impl Walker<'_, '_> {
     }
 
     pub(super) fn walk_root(&mut self, plan: &SourcePlan, parent: Option<Tree>, stream: Option<StreamSpec>) {
-        let root_md = std::fs::symlink_metadata("/");
+        let root_fd = open_dir_path(Path::new("/"));
+        let root_md = root_fd.as_ref().ok().and_then(|fd| stat_fd(fd).ok());
         let mut root_node = match &root_md {
-            Ok(md) => node_from_metadata(OsStr::new(""), md, &mut self.names),
-            Err(_) => Node { kind: Some(NodeKind::Dir), mode: 0o755, ..Node::default() },
+            Some(md) => node_from_metadata(OsStr::new(""), md, &mut self.names),
+            None => Node { kind: Some(NodeKind::Dir), mode: 0o755, ..Node::default() },
         };
         root_node.kind = Some(NodeKind::Dir);
         self.emit(Event::Enter);
         if let Some(VEntry::Source(_)) = plan.root.children.get(&Vec::new()) {
-            let dev = root_md.as_ref().map(MetadataExt::dev).unwrap_or(0);
-            self.walk_dir_entries(Path::new("/"), parent.as_ref(), dev);
+            match root_fd {
+                Ok(fd) => {
+                    let dev = root_md.as_ref().map_or(0, |m| m.ident.dev);
+                    self.walk_dir_entries(&DirRef::Open(Arc::new(fd)), Path::new("/"), parent.as_ref(), dev);
+                }
+                Err(e) => self.ctx.error(Path::new("/"), e),
+            }
         } else {
             self.walk_vdir_entries(&plan.root, parent.as_ref());
         }
@@ -66,9 +76,9 @@ impl Walker<'_, '_> {
             }
             let old = parent.and_then(|t| find(t, name));
             match entry {
-                VEntry::Source(path) => self.walk_path(path, old, None),
+                VEntry::Source(path) => self.walk_source(path, old),
                 VEntry::Dir(sub) => {
-                    let md = match std::fs::symlink_metadata(&sub.path) {
+                    let md = match stat_path(&sub.path) {
                         Ok(m) => m,
                         Err(e) => {
                             self.ctx.error(&sub.path, e);
@@ -94,37 +104,70 @@ impl Walker<'_, '_> {
         self.ctx.repo.load_tree(&old.subtree?).ok()
     }
 
-    /// Backs up one path (a source, or an entry found while walking).
-    fn walk_path(&mut self, path: &Path, old: Option<&Node>, root_dev: Option<u64>) {
+    /// Backs up a source path the operator named: links in its parent part are followed (the
+    /// operator chose that path), the source itself is never a followed link.
+    fn walk_source(&mut self, path: &Path, old: Option<&Node>) {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { return };
+        match open_dir_path(parent) {
+            Ok(fd) => {
+                let dir = DirRef::Open(Arc::new(fd));
+                self.walk_entry(&dir, name, path, old, None);
+            }
+            Err(e) => self.ctx.error(path, e),
+        }
+    }
+
+    /// Backs up the entry `name` of the directory `dir` (whose path, for messages and excludes,
+    /// makes `path`).
+    fn walk_entry(&mut self, dir: &DirRef, name: &OsStr, path: &Path, old: Option<&Node>, root_dev: Option<u64>) {
         if self.ctx.excludes.excluded(path) {
             return;
         }
-        let md = match std::fs::symlink_metadata(path) {
+        let md = match dir.with(|d| stat_at(d, name)) {
             Ok(m) => m,
             Err(e) => {
                 self.ctx.error(path, e);
                 return;
             }
         };
-        let name = path.file_name().unwrap_or_else(|| OsStr::new(""));
         let mut node = node_from_metadata(name, &md, &mut self.names);
-        node.xattrs = read_xattrs(path);
         match kind_of(&md) {
             NodeKind::Dir => {
-                let dev = root_dev.unwrap_or(md.dev());
+                // Opened without following a link and checked to be the directory just listed.
+                let opened = dir.with(|d| open_dir_at(d, name)).and_then(|fd| if stat_fd(&fd)?.ident == md.ident { Ok(fd) } else { Err(replaced()) });
+                let fd = match opened {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        self.ctx.error(path, e);
+                        return;
+                    }
+                };
+                node.xattrs = dir.with(|d| Ok(xattrs_at(d, name, path))).unwrap_or_default();
+                let dev = root_dev.unwrap_or(md.ident.dev);
                 self.emit(Event::Enter);
                 // A snapshot keeps absolute paths: a directory's depth is its path's length.
                 if path.components().filter(|c| matches!(c, std::path::Component::Normal(_))).count() >= MAX_DEPTH {
                     // Saved empty, named as an error (exit 3): a snapshot never nests deeper
                     // than readers accept (spec §10.1).
                     self.ctx.error(path, std::io::Error::other(format!("directory nested deeper than {MAX_DEPTH} levels; its content is not saved")));
-                } else if !(self.ctx.one_file_system && md.dev() != dev) {
+                } else if !(self.ctx.one_file_system && md.ident.dev != dev) {
                     let old_tree = self.subtree_of(old);
-                    self.walk_dir_entries(path, old_tree.as_ref(), dev);
+                    // One descriptor per level while the budget lasts; deeper, the directory is
+                    // reopened by path and checked on each use.
+                    let child = if self.open_dirs < self.fd_budget {
+                        DirRef::Open(Arc::new(fd))
+                    } else {
+                        drop(fd);
+                        DirRef::Path { path: Arc::new(path.to_path_buf()), ident: md.ident }
+                    };
+                    self.open_dirs += 1;
+                    self.walk_dir_entries(&child, path, old_tree.as_ref(), dev);
+                    self.open_dirs -= 1;
                 }
                 self.emit(Event::Leave(node));
             }
             NodeKind::File => {
+                node.xattrs = dir.with(|d| Ok(xattrs_at(d, name, path))).unwrap_or_default();
                 if let Some(o) = old
                     && unchanged(o, &node)
                     && self.blobs_present(&o.content)
@@ -137,46 +180,41 @@ impl Walker<'_, '_> {
                 }
                 let counter = if old.is_some_and(|o| o.kind() == NodeKind::File) { &self.ctx.counts.files_changed } else { &self.ctx.counts.files_new };
                 counter.fetch_add(1, Ordering::Relaxed);
-                self.dispatch(JobSource::Path(path.to_path_buf()), node);
+                self.dispatch(JobSource::File { dir: dir.clone(), name: name.to_os_string(), path: path.to_path_buf(), ident: md.ident }, node);
             }
             NodeKind::Symlink => {
-                match std::fs::read_link(path) {
-                    Ok(t) => node.link_target = t.as_os_str().as_bytes().to_vec(),
+                match dir.with(|d| read_link_at(d, name)) {
+                    Ok(t) => node.link_target = t,
                     Err(e) => {
                         self.ctx.error(path, e);
                         return;
                     }
                 }
+                node.xattrs = dir.with(|d| Ok(xattrs_at(d, name, path))).unwrap_or_default();
                 self.emit(Event::Node(Pending::Ready(node)));
             }
+            // FIFOs, sockets and devices: recorded, never opened.
             _ => {
+                node.xattrs = dir.with(|d| Ok(xattrs_at(d, name, path))).unwrap_or_default();
                 self.emit(Event::Node(Pending::Ready(node)));
             }
         }
     }
 
-    fn walk_dir_entries(&mut self, dir: &Path, parent: Option<&Tree>, dev: u64) {
-        let rd = match std::fs::read_dir(dir) {
-            Ok(r) => r,
+    fn walk_dir_entries(&mut self, dir: &DirRef, path: &Path, parent: Option<&Tree>, dev: u64) {
+        let names = match dir.with(list) {
+            Ok(n) => n,
             Err(e) => {
-                self.ctx.error(dir, e);
+                self.ctx.error(path, e);
                 return;
             }
         };
-        let mut names: Vec<OsString> = Vec::new();
-        for ent in rd {
-            match ent {
-                Ok(e) => names.push(e.file_name()),
-                Err(e) => self.ctx.error(dir, e),
-            }
-        }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         for n in names {
             if self.ctx.stopped() {
                 return;
             }
             let old = parent.and_then(|t| find(t, n.as_bytes()));
-            self.walk_path(&dir.join(&n), old, Some(dev));
+            self.walk_entry(dir, &n, &path.join(&n), old, Some(dev));
         }
     }
 

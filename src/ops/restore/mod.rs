@@ -1,12 +1,14 @@
 //! `restore`: plans every directory, file and link of a snapshot, then reads each needed pack
 //! region once, in parallel, verifies every blob against its id and writes it with `pwrite` into
-//! a temporary file that is renamed into place only when complete.
+//! a temporary file that is renamed into place only when complete. Every write goes through
+//! [`target::Target`], which never follows a link.
+
+mod target;
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsStr;
-use std::fs::OpenOptions;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -14,13 +16,14 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use crate::backend::FileType;
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{Node, NodeKind};
 use crate::format::{BlobId, PackId};
 use crate::index::BlobLocation;
+use crate::ops::fsat::Ident;
 use crate::repo::Repository;
+use self::target::{split, Target};
 
 /// Reads of one pack closer than this are merged into one request.
 const MERGE_GAP: u64 = 256 * 1024;
@@ -53,8 +56,13 @@ pub struct RestoreProgress {
 
 struct FilePlan {
     rel: PathBuf,
+    /// `rel` as its directory and name.
+    dir: PathBuf,
+    name: OsString,
     node: Node,
-    tmp: PathBuf,
+    /// The temporary file beside it, and what it was created as.
+    tmp: OsString,
+    tmp_ident: Option<Ident>,
     remaining: AtomicUsize,
     failed: AtomicBool,
 }
@@ -85,11 +93,11 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
         plan.dirs.retain(|(d, _, included)| d.as_os_str().is_empty() || *included || used.iter().any(|u| u.starts_with(d)));
     }
 
-    let target = &opts.target;
-    ensure_dir(target, target)?;
+    let mut target = Target::new(&opts.target)?;
     for (rel, _, _) in &plan.dirs {
-        ensure_dir(target, &target.join(rel))?;
+        target.make_dir(rel)?;
     }
+    let target = target;
 
     // Map every needed blob to the places it goes.
     let mut by_pack: HashMap<PackId, BTreeMap<u32, (BlobId, BlobLocation, Vec<(usize, u64)>)>> = HashMap::new();
@@ -122,25 +130,36 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
         progress.bytes_total.fetch_add(off, Ordering::Relaxed);
     }
 
-    // Create every temporary file at its final size (holes stay sparse).
-    for f in &plan.files {
+    // Create every temporary file at its final size (holes stay sparse). Files come in tree
+    // order, so one directory descriptor serves a whole directory.
+    let mut at: Option<(PathBuf, std::os::fd::OwnedFd)> = None;
+    for f in &mut plan.files {
         if f.failed.load(Ordering::SeqCst) {
             continue;
         }
-        let created = OpenOptions::new().write(true).create_new(true).mode(0o600).open(target.join(&f.tmp)).and_then(|file| file.set_len(f.node.size));
-        if let Err(e) = created {
-            errors.lock().push(format!("{}: {e}", display(&f.rel)));
-            f.failed.store(true, Ordering::SeqCst);
+        if at.as_ref().is_none_or(|(d, _)| *d != f.dir) {
+            at = target.open_dir(&f.dir).ok().map(|fd| (f.dir.clone(), fd));
+        }
+        let created = match &at {
+            Some((_, fd)) => Target::create_temp(fd.as_fd(), &f.tmp, f.node.size),
+            None => target.open_dir(&f.dir).and_then(|fd| Target::create_temp(fd.as_fd(), &f.tmp, f.node.size)),
+        };
+        match created {
+            Ok(ident) => f.tmp_ident = Some(ident),
+            Err(e) => {
+                errors.lock().push(format!("{}: {e}", display(&f.rel)));
+                f.failed.store(true, Ordering::SeqCst);
+            }
         }
     }
+    drop(at);
 
     let finish_file = |f: &FilePlan| {
         if f.failed.load(Ordering::SeqCst) {
             return;
         }
-        let tmp = target.join(&f.tmp);
-        let dst = target.join(&f.rel);
-        let done = apply_file_meta(&tmp, &f.node).and_then(|()| std::fs::rename(&tmp, &dst));
+        let Some(ident) = f.tmp_ident else { return };
+        let done = target.finish_file(&f.dir, &f.tmp, ident, &f.name, &f.node);
         if let Err(e) = done {
             errors.lock().push(format!("{}: {e}", display(&f.rel)));
             f.failed.store(true, Ordering::SeqCst);
@@ -154,10 +173,9 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
 
     let packs: Vec<_> = by_pack.into_iter().collect();
     packs.par_iter().for_each(|(pack, blobs)| {
-        let path = FileType::Pack.path(&pack.to_hex());
         for region in regions(blobs.values()) {
             let (start, end) = (u64::from(region[0].1.offset), region.iter().map(|b| u64::from(b.1.offset) + u64::from(b.1.length)).max().unwrap_or(0));
-            let data = repo.backend.read_range(&path, start, end - start);
+            let data = repo.read_pack_range(pack, start, end - start);
             for (id, loc, targets) in region {
                 let plain = data.as_ref().map_err(|e| e.to_string()).and_then(|d| {
                     let s = (u64::from(loc.offset) - start) as usize;
@@ -172,7 +190,10 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
                     }
                     let written = match &plain {
                         Ok(p) if zero => Ok(p.len()),
-                        Ok(p) => OpenOptions::new().write(true).open(target.join(&f.tmp)).and_then(|file| file.write_all_at(p, off)).map(|()| p.len()).map_err(|e| e.to_string()),
+                        Ok(p) => match f.tmp_ident {
+                            Some(ident) => target.write_temp(&f.dir, &f.tmp, ident, p, off).map(|()| p.len()).map_err(|e| e.to_string()),
+                            None => Err("not created".to_string()),
+                        },
                         Err(e) => Err(e.clone()),
                     };
                     match written {
@@ -196,7 +217,11 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
     let mut out = RestoreOutcome::default();
     for f in &plan.files {
         if f.failed.load(Ordering::SeqCst) {
-            let _ = std::fs::remove_file(target.join(&f.tmp));
+            if f.tmp_ident.is_some()
+                && let Err(e) = target.remove_temp(&f.dir, &f.tmp)
+            {
+                errors.lock().push(format!("{}: temporary file {} left in place: {e}", display(&f.rel), f.tmp.to_string_lossy()));
+            }
         } else {
             out.files += 1;
             out.bytes += f.node.size;
@@ -207,15 +232,15 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
         if failed.contains(first.as_path()) {
             continue;
         }
-        let dst = target.join(link);
-        let _ = remove_non_dir(&dst);
-        match std::fs::hard_link(target.join(first), &dst) {
+        let ((first_dir, first_name), (link_dir, link_name)) = (split(first), split(link));
+        match target.hard_link(&first_dir, &first_name, &link_dir, &link_name) {
             Ok(()) => out.links += 1,
             Err(e) => errors.lock().push(format!("{}: {e}", display(link))),
         }
     }
     for (rel, node) in &plan.others {
-        if let Err(e) = create_special(&target.join(rel), node) {
+        let (dir, name) = split(rel);
+        if let Err(e) = target.special(&dir, &name, node) {
             errors.lock().push(format!("{}: {e}", display(rel)));
         } else {
             out.links += u64::from(node.kind() == NodeKind::Symlink);
@@ -223,7 +248,7 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions, progre
     }
     // Directory metadata last, deepest first, so writing inside does not disturb mtimes.
     for (rel, node, _) in plan.dirs.iter().rev() {
-        if let Err(e) = apply_meta(&target.join(rel), node, true) {
+        if let Err(e) = target.dir_meta(rel, node) {
             errors.lock().push(format!("{}: {e}", display(rel)));
         }
         out.dirs += 1;
@@ -277,8 +302,9 @@ fn walk_plan(repo: &Repository, dir: &Node, rel: &Path, filter: &Filter, include
                     inodes.insert((n.device, n.inode), child.clone());
                 }
                 // Short and unique whatever the name: `.snap-tmp-<pid>-<n>` beside the final file.
-                let tmp = child.with_file_name(format!(".snap-tmp-{}-{}", std::process::id(), plan.files.len()));
-                plan.files.push(FilePlan { rel: child, node: n, tmp, remaining: AtomicUsize::new(0), failed: AtomicBool::new(false) });
+                let tmp = OsString::from(format!(".snap-tmp-{}-{}", std::process::id(), plan.files.len()));
+                let (dir, name) = split(&child);
+                plan.files.push(FilePlan { rel: child, dir, name, node: n, tmp, tmp_ident: None, remaining: AtomicUsize::new(0), failed: AtomicBool::new(false) });
             }
             _ => plan.others.push((child, n)),
         }
@@ -296,9 +322,9 @@ fn globset(patterns: &[String]) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         let pat = if p.starts_with('/') { p.trim_end_matches('/').to_string() } else { format!("**/{}", p.trim_end_matches('/')) };
-        b.add(GlobBuilder::new(&pat).literal_separator(true).build().map_err(|e| Error::Invalid(format!("bad pattern {p:?}: {e}")))?);
+        b.add(GlobBuilder::new(&pat).literal_separator(true).build().map_err(|e| Error::Usage(format!("bad pattern {p:?}: {e}")))?);
     }
-    b.build().map_err(|e| Error::Invalid(format!("bad patterns: {e}")))
+    b.build().map_err(|e| Error::Usage(format!("bad patterns: {e}")))
 }
 
 impl Filter {
@@ -316,81 +342,5 @@ impl Filter {
     }
     fn excluded(&self, rel: &Path) -> bool {
         self.excludes.is_match(Self::abs(rel))
-    }
-}
-
-/// Creates `dir` if needed, refusing to go through a symlink or a non-directory.
-fn ensure_dir(target: &Path, dir: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(dir) {
-        Ok(md) if md.is_dir() => Ok(()),
-        Ok(_) if dir != target => Err(Error::Invalid(format!("refusing to restore into {}: it exists and is not a directory", dir.display()))),
-        Ok(_) => Err(Error::Invalid(format!("target {} is not a directory", dir.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e)),
-        Err(e) => Err(Error::io(dir, e)),
-    }
-}
-
-fn remove_non_dir(p: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(p) {
-        Ok(md) if !md.is_dir() => std::fs::remove_file(p),
-        _ => Ok(()),
-    }
-}
-
-fn is_root() -> bool {
-    uzers::get_effective_uid() == 0
-}
-
-fn apply_file_meta(path: &Path, node: &Node) -> std::io::Result<()> {
-    apply_meta(path, node, false)
-}
-
-/// Ownership (as root), mode, xattrs and times. Not for symlinks.
-fn apply_meta(path: &Path, node: &Node, is_dir: bool) -> std::io::Result<()> {
-    if is_root() {
-        std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
-    }
-    for (k, v) in &node.xattrs {
-        let _ = xattr::set(path, OsStr::from_bytes(k), v);
-    }
-    if !(is_dir && node.mode == 0) {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))?;
-    }
-    let mtime = filetime::FileTime::from_unix_time(node.mtime.secs, node.mtime.nanos);
-    filetime::set_file_times(path, mtime, mtime)
-}
-
-fn create_special(path: &Path, node: &Node) -> std::io::Result<()> {
-    remove_non_dir(path)?;
-    let mtime = filetime::FileTime::from_unix_time(node.mtime.secs, node.mtime.nanos);
-    match node.kind() {
-        NodeKind::Symlink => {
-            std::os::unix::fs::symlink(OsStr::from_bytes(&node.link_target), path)?;
-            if is_root() {
-                std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
-            }
-            filetime::set_symlink_file_times(path, mtime, mtime)
-        }
-        NodeKind::Fifo | NodeKind::CharDevice | NodeKind::BlockDevice => {
-            let kind = match node.kind() {
-                NodeKind::Fifo => libc::S_IFIFO,
-                NodeKind::CharDevice => libc::S_IFCHR,
-                _ => libc::S_IFBLK,
-            };
-            let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
-            // SAFETY: `c` is a valid NUL-terminated path; mknod has no other preconditions.
-            let rc = unsafe { libc::mknod(c.as_ptr(), kind | (node.mode & 0o7777), node.rdev as libc::dev_t) };
-            if rc != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if is_root() {
-                std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
-            }
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))?;
-            // Not `set_file_times`: opening a fifo would wait for a writer.
-            filetime::set_symlink_file_times(path, mtime, mtime)
-        }
-        // A socket cannot be recreated meaningfully; skip it.
-        _ => Ok(()),
     }
 }
