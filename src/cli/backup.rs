@@ -59,12 +59,12 @@ fn parse_time(s: &str) -> Result<jiff::Zoned> {
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let stream = if a.stdin {
-        Some(StreamSpec { name: a.stdin_filename.clone(), source: StreamSource::Stdin })
+        Some(StreamSpec::new(a.stdin_filename.clone(), StreamSource::Stdin))
     } else if a.stdin_from_command {
         if a.command.is_empty() {
             bail!("--stdin-from-command needs a command after --, e.g. -- pg_dump mydb");
         }
-        Some(StreamSpec { name: a.stdin_filename.clone(), source: StreamSource::Command(a.command.clone()) })
+        Some(StreamSpec::new(a.stdin_filename.clone(), StreamSource::Command { argv: a.command.clone(), env: Vec::new() }))
     } else {
         if !a.command.is_empty() {
             bail!("a command after -- needs --stdin-from-command");
@@ -73,7 +73,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     };
     let opts = BackupOptions {
         paths: a.paths.clone(),
-        stream,
+        streams: stream.into_iter().collect(),
         tags: a.tags.clone(),
         host: a.host.clone(),
         time: a.time.as_deref().map(parse_time).transpose()?,
@@ -81,6 +81,8 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         exclude_files: a.exclude_files.clone(),
         one_file_system: a.one_file_system,
         dry_run: a.dry_run,
+        job: None,
+        databases: Vec::new(),
     };
     let (repo, lock) = g.open()?;
     let cancel = Arc::new(AtomicBool::new(false));

@@ -48,6 +48,32 @@ pub struct Snapshot {
     pub program_version: String,
     #[serde(default)]
     pub summary: Summary,
+    /// The job (`snap run`) that made it; absent for a plain `snap backup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// What each database dump in it holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseRecord>,
+}
+
+/// One database dump in a snapshot: where it is and what made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseRecord {
+    /// The stream's path in the snapshot, absolute (`/databases/postgresql/app.sql`).
+    pub path: String,
+    /// `postgresql`, `mariadb`, `mysql`, `sqlite` or `command`.
+    pub kind: String,
+    /// The database's name (for `command`, the name the job gave it).
+    pub name: String,
+    /// The server's version as it reported it, or empty when unknown.
+    #[serde(default)]
+    pub server_version: String,
+    /// The dump tool's version line, or empty when unknown.
+    #[serde(default)]
+    pub tool_version: String,
+    /// How it was dumped: `plain` SQL, `custom` (pg_dump's archive format), `sqlite-dump`, `raw`.
+    #[serde(default)]
+    pub format: String,
 }
 
 impl Snapshot {
@@ -102,6 +128,8 @@ pub(crate) fn sample(host: &str, time: &str, paths: &[&str], tags: &[&str]) -> S
         parent: None,
         program_version: String::new(),
         summary: Summary::default(),
+        job: None,
+        databases: Vec::new(),
     }
 }
 
@@ -114,7 +142,8 @@ mod tests {
         #[test]
         fn snapshot_json_round_trip(host in ".{0,20}", paths in proptest::collection::vec(".{0,20}", 0..4),
                                     tags in proptest::collection::vec("[a-z]{1,5}", 0..3), tree in proptest::array::uniform32(any::<u8>()),
-                                    files in any::<u64>(), dur in 0.0f64..1e6) {
+                                    files in any::<u64>(), dur in 0.0f64..1e6, job in proptest::option::of("[a-z]{1,8}"),
+                                    dbs in proptest::collection::vec(("[a-z]{1,8}", ".{0,12}", ".{0,12}"), 0..3)) {
             let s = Snapshot {
                 version: SNAPSHOT_VERSION,
                 time: "2026-11-21T13:00:00+01:00".into(),
@@ -126,6 +155,10 @@ mod tests {
                 parent: Some(SnapshotId(tree)),
                 program_version: "snap test".into(),
                 summary: Summary { files_new: files, duration_secs: dur, ..Summary::default() },
+                job,
+                databases: dbs.into_iter().map(|(name, server_version, tool_version)| DatabaseRecord {
+                    path: format!("/databases/postgresql/{name}.sql"), kind: "postgresql".into(), name, server_version, tool_version, format: "plain".into(),
+                }).collect(),
             };
             let json = serde_json::to_vec(&s).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let back = Snapshot::decode(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -886,6 +886,8 @@ fn plant_hostile_snapshots(env: &Env) -> Vec<(String, String, String)> {
             parent: None,
             program_version: "not snap".into(),
             summary: Summary::default(),
+            job: None,
+            databases: Vec::new(),
         };
         let id = repo.save_snapshot(&snap).expect("save snapshot");
         out.push((label, id.to_hex(), shown));

@@ -1793,6 +1793,8 @@ fn gen_snapshot() -> SnapshotVector {
             errors: 0,
             duration_secs: 1.5,
         },
+        job: None,
+        databases: Vec::new(),
     };
     let json = serde_json::to_string(&snap).expect("snapshot JSON");
     let sealed = keys.seal(aad::SNAPSHOT, json.as_bytes()).expect("sealing snapshot");
@@ -2163,6 +2165,8 @@ fn gen_repo() -> RepoVector {
             parent: None,
             program_version: "snap test vectors".into(),
             summary: Summary::default(),
+            job: None,
+            databases: Vec::new(),
         };
         let sealed = keys.seal(aad::SNAPSHOT, &serde_json::to_vec(&s).expect("snapshot JSON")).expect("seal snapshot");
         let name = blake3_hex(&sealed);

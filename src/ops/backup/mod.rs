@@ -23,7 +23,9 @@ use std::time::Instant;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
+use self::delta::PreviousVersion;
 use self::pipeline::{assemble, file_worker, store_worker};
+use self::stream::read_stream;
 use self::sources::{plan_sources, Excludes};
 use self::walker::Walker;
 use super::fsat::{raise_fd_limit, DirRef, Ident};
@@ -31,8 +33,8 @@ use super::node::Names;
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::format::pack::BlobKind;
-use crate::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
-use crate::format::tree::{encode_list, split_list, Content, Node, INLINE_CHUNKS_MAX};
+use crate::format::snapshot::{DatabaseRecord, Snapshot, Summary, SNAPSHOT_VERSION};
+use crate::format::tree::{encode_list, split_list, Content, Node, NodeKind, Tree, INLINE_CHUNKS_MAX};
 use crate::format::{BlobId, SnapshotId};
 use crate::repo::blob::Dict;
 use crate::repo::lock::LockGuard;
@@ -43,22 +45,53 @@ use crate::repo::Repository;
 #[derive(Debug, Clone)]
 pub enum StreamSource {
     Stdin,
-    /// A command whose standard output is backed up; a non-zero exit aborts the backup.
-    Command(Vec<OsString>),
+    /// A command whose standard output is backed up; a non-zero exit aborts the backup. `env` is
+    /// added to its environment (how dump tools get their passwords: never on a command line).
+    Command { argv: Vec<OsString>, env: Vec<(OsString, Secret)> },
 }
 
-/// A stream stored as the file `/<name>` in the snapshot.
+/// A value for a child's environment that is wiped when dropped and never printed.
+#[derive(Clone)]
+pub struct Secret(pub zeroize::Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// A stream stored as one file of the snapshot.
 #[derive(Debug, Clone)]
 pub struct StreamSpec {
-    pub name: String,
+    /// Where it sits, relative to the snapshot's root: `db.sql`, `databases/postgresql/app.sql`.
+    /// Directories on the way that no source provides are made up (mode 0755, owned by the
+    /// user running the backup, the backup's time).
+    pub path: String,
     pub source: StreamSource,
+    /// What to call it in messages (`database postgresql/app`); `/<path>` when empty.
+    pub label: String,
+    /// Empty output is an error (a dump that printed nothing), not only a warning.
+    pub require_output: bool,
+}
+
+impl StreamSpec {
+    /// A stream at `path` with no label and empty output allowed.
+    #[must_use]
+    pub fn new(path: impl Into<String>, source: StreamSource) -> Self {
+        Self { path: path.into(), source, label: String::new(), require_output: false }
+    }
+
+    fn shown(&self) -> String {
+        if self.label.is_empty() { format!("/{}", self.path) } else { self.label.clone() }
+    }
 }
 
 /// What to back up and how.
 #[derive(Debug, Clone, Default)]
 pub struct BackupOptions {
     pub paths: Vec<PathBuf>,
-    pub stream: Option<StreamSpec>,
+    /// Streams (stdin at most once), each read on its own thread while the files are walked.
+    pub streams: Vec<StreamSpec>,
     pub tags: Vec<String>,
     pub host: Option<String>,
     pub time: Option<jiff::Zoned>,
@@ -66,6 +99,9 @@ pub struct BackupOptions {
     pub exclude_files: Vec<PathBuf>,
     pub one_file_system: bool,
     pub dry_run: bool,
+    /// Recorded in the snapshot: the job that made it, and what each database stream holds.
+    pub job: Option<String>,
+    pub databases: Vec<DatabaseRecord>,
 }
 
 /// Live counters for a progress display.
@@ -107,9 +143,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         None => hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
     };
     let mut paths: Vec<String> = root.sources.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    if let Some(s) = &opts.stream {
-        paths.push(format!("/{}", s.name));
-    }
+    paths.extend(opts.streams.iter().map(|s| format!("/{}", s.path)));
     paths.sort();
     let parent = find_parent(repo, &hostname, &paths)?;
     let parent_tree = match &parent {
@@ -152,18 +186,36 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
             s.spawn(move || file_worker(ctx, &rx, &tx));
         }
         drop(job_rx);
+        // Every stream is read on its own thread from the start, concurrently with the walk; the
+        // walker places each result in the tree where the stream belongs.
+        let mut stream_results = Vec::with_capacity(opts.streams.len());
+        for spec in &opts.streams {
+            let (tx, rx) = bounded(1);
+            stream_results.push(Some(rx));
+            let previous = previous_stream(repo, parent_tree.as_ref(), &spec.path);
+            let node = stream_node(spec);
+            let store = store_tx.clone();
+            let ctx = &ctx;
+            let started = std::thread::Builder::new().name("snap-stream".into()).spawn_scoped(s, move || {
+                let result = if ctx.stopped() { None } else { read_stream(ctx, spec, &PreviousVersion::new(ctx.repo, previous), node, &store) };
+                ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(result);
+            });
+            if let Err(e) = started {
+                ctx.fail(Error::Internal(format!("cannot start a stream thread: {e}")));
+            }
+        }
         drop(store_tx);
         let ctx_ref = &ctx;
         let root_ref = &root;
-        let stream = opts.stream.clone();
         // Half the descriptors may hold directories open; the rest is for packs, the index and
         // the files being read.
         let fd_budget = raise_fd_limit() / 2;
         // The walker recurses once per directory level, up to MAX_DEPTH (spec §10.1): its own
         // stack is sized for that (reserved, not committed, until used).
         let walker = std::thread::Builder::new().name("snap-walker".into()).stack_size(WALKER_STACK).spawn_scoped(s, move || {
-            let mut w = Walker { ctx: ctx_ref, events: ev_tx, jobs: job_tx, names: Names::default(), open_dirs: 0, fd_budget };
-            w.walk_root(root_ref, parent_tree, stream);
+            let mut w = Walker { ctx: ctx_ref, events: ev_tx, jobs: job_tx, names: Names::default(), open_dirs: 0, fd_budget, streams: stream_results };
+            w.walk_root(root_ref, parent_tree.as_ref());
         });
         if let Err(e) = walker {
             ctx.fail(Error::Internal(format!("cannot start the walker thread: {e}")));
@@ -211,6 +263,8 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         parent: parent.map(|(id, _)| id),
         program_version: format!("snap {}", env!("CARGO_PKG_VERSION")),
         summary,
+        job: opts.job.clone(),
+        databases: opts.databases.clone(),
     };
     let id = if opts.dry_run {
         None
@@ -219,6 +273,50 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         Some(repo.save_snapshot(&snapshot)?)
     };
     Ok(BackupOutcome { id, snapshot, errors, warnings })
+}
+
+/// The chunks of the file at `path` in the parent snapshot: a stream's previous version, whose
+/// chunks serve as delta bases.
+fn previous_stream(repo: &Repository, parent: Option<&Tree>, path: &str) -> Vec<BlobId> {
+    let mut tree = match parent {
+        Some(t) => t.clone(),
+        None => return Vec::new(),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let Some(node) = tree.nodes.iter().find(|n| n.name == part.as_bytes()) else { return Vec::new() };
+        if i + 1 == parts.len() {
+            return if node.kind() == NodeKind::File { repo.file_chunks(node).unwrap_or_default() } else { Vec::new() };
+        }
+        match node.subtree.filter(|_| node.kind() == NodeKind::Dir).map(|id| repo.load_tree(&id)) {
+            Some(Ok(t)) => tree = t,
+            _ => return Vec::new(),
+        }
+    }
+    Vec::new()
+}
+
+/// The node a stream is stored as (its content comes from reading it).
+fn stream_node(spec: &StreamSpec) -> Node {
+    let name = spec.path.rsplit('/').next().unwrap_or_default();
+    let now = now_ts();
+    Node {
+        name: name.as_bytes().to_vec(),
+        kind: Some(NodeKind::File),
+        mode: 0o600,
+        uid: uzers::get_current_uid(),
+        gid: uzers::get_current_gid(),
+        mtime: now,
+        ctime: now,
+        nlink: 1,
+        ..Node::default()
+    }
+}
+
+/// Now, as a tree timestamp.
+fn now_ts() -> crate::format::tree::Timestamp {
+    let now = jiff::Timestamp::now();
+    crate::format::tree::Timestamp { secs: now.as_second(), nanos: u32::try_from(now.subsec_nanosecond()).unwrap_or(0) }
 }
 
 /// The latest snapshot of the same host and the same set of paths.
@@ -321,9 +419,6 @@ struct FileJob {
 enum JobSource {
     /// The regular file `name` of `dir`, listed with `ident`; `path` names it in messages.
     File { dir: DirRef, name: OsString, path: PathBuf, ident: Ident },
-    /// A stream, with the chunks of its previous version (the parent snapshot's file of the
-    /// same name), which serve as delta bases.
-    Stream(StreamSpec, Vec<BlobId>),
 }
 
 /// A claimed chunk on its way to the store pool: the dictionary to compress it with, and the

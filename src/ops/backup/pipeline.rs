@@ -9,7 +9,6 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::delta::{delta_base, Aligner, PreviousVersion, DELTA_MAX_SHARE};
 use super::file::read_file;
-use super::stream::read_stream;
 use super::{Ctx, Event, FileJob, JobSource, Pending, StoreJob};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
@@ -45,7 +44,6 @@ pub(super) fn file_worker(ctx: &Ctx<'_>, rx: &Receiver<FileJob>, store: &Sender<
         } else {
             match job.source {
                 JobSource::File { dir, name, path, ident } => read_file(ctx, &dir, &name, &path, ident, job.node, store),
-                JobSource::Stream(s, ids) => read_stream(ctx, &s, &PreviousVersion::new(ctx.repo, ids), job.node, store),
             }
         };
         ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);

@@ -22,8 +22,9 @@ pub(super) struct SourcePlan {
 
 #[derive(Debug, Default)]
 pub(super) struct VDir {
-    /// The real path this virtual directory stands for (for its metadata).
-    pub(super) path: PathBuf,
+    /// The real path this virtual directory stands for (for its metadata); `None` for one that
+    /// only holds streams, whose metadata is made up.
+    pub(super) path: Option<PathBuf>,
     pub(super) children: BTreeMap<Vec<u8>, VEntry>,
 }
 
@@ -31,6 +32,20 @@ pub(super) struct VDir {
 pub(super) enum VEntry {
     Dir(VDir),
     Source(PathBuf),
+    /// The stream `BackupOptions::streams[i]`.
+    Stream(usize),
+}
+
+impl VEntry {
+    /// Whether a stream lies at or below this entry: the walker takes those last, so that a
+    /// slow dump never holds up the tree assembly of the files.
+    pub(super) fn has_stream(&self) -> bool {
+        match self {
+            Self::Stream(_) => true,
+            Self::Source(_) => false,
+            Self::Dir(d) => d.children.values().any(Self::has_stream),
+        }
+    }
 }
 
 /// Lexically absolute and clean: no `.`, `..` resolved, no trailing slash.
@@ -50,13 +65,16 @@ fn normalize(p: &Path) -> Result<PathBuf> {
 }
 
 pub(super) fn plan_sources(opts: &BackupOptions) -> Result<SourcePlan> {
-    if opts.paths.is_empty() && opts.stream.is_none() {
+    if opts.paths.is_empty() && opts.streams.is_empty() {
         return Err(Error::Usage("nothing to back up: give paths, --stdin or --stdin-from-command".into()));
     }
-    if let Some(s) = &opts.stream
-        && !valid_name(s.name.as_bytes())
-    {
-        return Err(Error::Usage(format!("--stdin-filename {:?} must be a plain file name", s.name)));
+    if opts.streams.iter().filter(|s| matches!(s.source, super::StreamSource::Stdin)).count() > 1 {
+        return Err(Error::Usage("standard input can be backed up only once".into()));
+    }
+    for s in &opts.streams {
+        if s.path.is_empty() || !s.path.split('/').all(|c| valid_name(c.as_bytes())) {
+            return Err(Error::Usage(format!("stream path {:?} must be plain names joined by /", s.path)));
+        }
     }
     let mut sources = Vec::new();
     for p in &opts.paths {
@@ -79,7 +97,7 @@ pub(super) fn plan_sources(opts: &BackupOptions) -> Result<SourcePlan> {
             kept.push(s);
         }
     }
-    let mut root = VDir { path: PathBuf::from("/"), children: BTreeMap::new() };
+    let mut root = VDir { path: Some(PathBuf::from("/")), children: BTreeMap::new() };
     for s in &kept {
         let comps: Vec<&OsStr> = s.components().filter_map(|c| if let Component::Normal(n) = c { Some(n) } else { None }).collect();
         if comps.is_empty() {
@@ -97,19 +115,43 @@ pub(super) fn plan_sources(opts: &BackupOptions) -> Result<SourcePlan> {
                 dir.children.insert(key, VEntry::Source(s.clone()));
                 break;
             }
-            let entry = dir.children.entry(key).or_insert_with(|| VEntry::Dir(VDir { path: here.clone(), children: BTreeMap::new() }));
+            let entry = dir.children.entry(key).or_insert_with(|| VEntry::Dir(VDir { path: Some(here.clone()), children: BTreeMap::new() }));
             match entry {
                 VEntry::Dir(d) => dir = d,
-                VEntry::Source(_) => break,
+                VEntry::Source(_) | VEntry::Stream(_) => break,
             }
         }
     }
-    if let Some(s) = &opts.stream
-        && root.children.contains_key(s.name.as_bytes())
-    {
-        return Err(Error::Usage(format!("--stdin-filename {:?} collides with a backed-up path", s.name)));
+    for (i, s) in opts.streams.iter().enumerate() {
+        place_stream(&mut root, i, &s.path)?;
     }
     Ok(SourcePlan { sources: kept, root })
+}
+
+/// Puts stream `i` at `path` (plain names joined by `/`), making up the directories on the way.
+fn place_stream(root: &mut VDir, i: usize, path: &str) -> Result<()> {
+    let collides = || Error::Usage(format!("stream /{path} collides with a backed-up path or another stream"));
+    if root.children.contains_key(&Vec::new()) {
+        // `/` itself is a source: every name under it is the filesystem's.
+        return Err(collides());
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let mut dir = root;
+    for (n, part) in parts.iter().enumerate() {
+        let key = part.as_bytes().to_vec();
+        if n + 1 == parts.len() {
+            if dir.children.contains_key(&key) {
+                return Err(collides());
+            }
+            dir.children.insert(key, VEntry::Stream(i));
+            return Ok(());
+        }
+        match dir.children.entry(key).or_insert_with(|| VEntry::Dir(VDir { path: None, children: BTreeMap::new() })) {
+            VEntry::Dir(d) => dir = d,
+            VEntry::Source(_) | VEntry::Stream(_) => return Err(collides()),
+        }
+    }
+    Ok(())
 }
 
 /// Exclude patterns: those with a `/` match the whole absolute path, others the file name.

@@ -1,7 +1,8 @@
 //! Reading a stream (standard input or a command's output) into one file of the snapshot; any
 //! failure aborts the whole backup.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 
@@ -9,24 +10,36 @@ use crossbeam_channel::Sender;
 
 use super::delta::PreviousVersion;
 use super::pipeline::chunk_reader;
-use super::{Ctx, StoreJob, StreamSource, StreamSpec};
+use super::{Ctx, Secret, StoreJob, StreamSource, StreamSpec};
 use crate::error::{Error, Result};
 use crate::format::tree::Node;
 use crate::format::BlobId;
 
+/// How many of a command's last standard-error lines an error quotes.
+const STDERR_TAIL: usize = 5;
+/// How many standard-error lines of a command that succeeded become warnings.
+const STDERR_WARNINGS: usize = 20;
+
 /// Reads stdin or a command's output; any failure aborts the whole backup.
 pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousVersion, mut node: Node, store: &Sender<StoreJob>) -> Option<Node> {
+    let shown = spec.shown();
     let result = match &spec.source {
         StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, Some(previous), None)
-            .map_err(|e| Error::CommandFailed(format!("reading standard input for /{}: {e}", spec.name))),
-        StreamSource::Command(argv) => run_command(ctx, argv, previous, store),
+            .map_err(|e| Error::CommandFailed(format!("reading standard input for {shown}: {e}"))),
+        StreamSource::Command { argv, env } => run_command(ctx, &shown, argv, env, previous, store),
     };
+    let result = result.and_then(|(ids, n)| {
+        if n == 0 && spec.require_output {
+            return Err(Error::CommandFailed(format!("{shown}: the dump printed nothing; no snapshot was written")));
+        }
+        Ok((ids, n))
+    });
     match result {
         Ok((ids, n)) => {
             node.size = n;
             if n == 0 {
                 // Often a dump that wrote nothing: worth a look, though it is not an error.
-                ctx.warnings.lock().push(format!("/{}: the stream was empty (0 bytes)", spec.name));
+                ctx.warnings.lock().push(format!("{shown}: the stream was empty (0 bytes)"));
             }
             ctx.counts.bytes_total.fetch_add(n, Ordering::Relaxed);
             match ctx.content_for(ids) {
@@ -49,30 +62,75 @@ pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousV
     }
 }
 
-fn run_command(ctx: &Ctx<'_>, argv: &[OsString], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
-    let shown = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
-    let (prog, args) = argv.split_first().ok_or_else(|| Error::Usage("--stdin-from-command needs a command after --".into()))?;
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::CommandFailed(format!("cannot run `{shown}`: {e}")))?;
-    let out = child.stdout.take().ok_or_else(|| Error::CommandFailed(format!("`{shown}`: no stdout")))?;
+fn run_command(ctx: &Ctx<'_>, shown: &str, argv: &[OsString], env: &[(OsString, Secret)], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
+    let line = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+    let (prog, args) = argv.split_first().ok_or_else(|| Error::Usage(format!("{shown}: no command given")))?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, OsStr::from_bytes(&v.0));
+    }
+    let mut child = cmd.spawn().map_err(|e| Error::CommandFailed(format!("{shown}: cannot run `{line}`: {e}")))?;
+    let out = child.stdout.take().ok_or_else(|| Error::CommandFailed(format!("{shown}: `{line}`: no stdout")))?;
+    // Standard error is collected on its own thread (a chatty tool must never block on a full
+    // pipe): its last lines explain a failure, and on success every line becomes a warning.
+    let err_lines = child.stderr.take().map(|e| std::thread::spawn(move || collect_lines(e)));
     let read = chunk_reader(ctx, &ctx.stream_chunker, out, store, Some(previous), None);
     if read.is_err() {
         let _ = child.kill();
     }
-    let status = child.wait().map_err(|e| Error::CommandFailed(format!("`{shown}`: {e}")))?;
-    let (ids, n) = read.map_err(|e| Error::CommandFailed(format!("reading output of `{shown}`: {e}")))?;
+    let status = child.wait().map_err(|e| Error::CommandFailed(format!("{shown}: `{line}`: {e}")))?;
+    let lines = err_lines.and_then(|h| h.join().ok()).unwrap_or_default();
+    let tail = || {
+        let from = lines.len().saturating_sub(STDERR_TAIL);
+        let t = lines[from..].join(" | ");
+        if t.is_empty() { String::new() } else { format!(": {t}") }
+    };
     if !status.success() {
         let how = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
             (Some(c), _) => format!("exited with status {c}"),
             (None, Some(sig)) => format!("was killed by signal {sig}"),
             _ => "failed".to_string(),
         };
-        return Err(Error::CommandFailed(format!("`{shown}` {how}; no snapshot was written")));
+        return Err(Error::CommandFailed(format!("{shown}: `{line}` {how}; no snapshot was written{}", tail())));
+    }
+    let (ids, n) = read.map_err(|e| Error::CommandFailed(format!("{shown}: reading output of `{line}`: {e}")))?;
+    let mut w = ctx.warnings.lock();
+    for l in lines.iter().take(STDERR_WARNINGS) {
+        w.push(format!("{shown}: {l}"));
+    }
+    if lines.len() > STDERR_WARNINGS {
+        w.push(format!("{shown}: {} more lines on standard error", lines.len() - STDERR_WARNINGS));
     }
     Ok((ids, n))
+}
+
+/// The non-empty lines a reader yields (invalid UTF-8 replaced), at most a bounded number kept:
+/// the first [`STDERR_WARNINGS`] and the last [`STDERR_TAIL`], with the count of those between.
+fn collect_lines(r: impl std::io::Read) -> Vec<String> {
+    use std::io::BufRead;
+    let mut head = Vec::new();
+    let mut tail = std::collections::VecDeque::new();
+    let mut skipped = 0usize;
+    for line in std::io::BufReader::new(r).split(b'\n') {
+        let Ok(line) = line else { break };
+        let text = String::from_utf8_lossy(&line).trim_end().chars().take(500).collect::<String>();
+        if text.is_empty() {
+            continue;
+        }
+        if head.len() < STDERR_WARNINGS {
+            head.push(text);
+            continue;
+        }
+        tail.push_back(text);
+        if tail.len() > STDERR_TAIL {
+            tail.pop_front();
+            skipped += 1;
+        }
+    }
+    if skipped > 0 {
+        head.push(format!("({skipped} lines omitted)"));
+    }
+    head.extend(tail);
+    head
 }

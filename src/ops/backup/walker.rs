@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::sources::{SourcePlan, VDir, VEntry};
-use super::{Ctx, Event, FileJob, JobSource, Pending, StreamSpec};
+use super::{Ctx, Event, FileJob, JobSource, Pending};
 use crate::format::tree::{Content, Node, NodeKind, Tree, MAX_DEPTH};
 use crate::ops::fsat::{list, open_dir_at, open_dir_path, read_link_at, replaced, stat_at, stat_fd, stat_path, xattrs_at, DirRef};
 use crate::ops::node::{kind_of, node_from_metadata, unchanged, Names};
@@ -23,6 +23,8 @@ pub(super) struct Walker<'c, 'a> {
     /// Directories held open now, and how many may be (see [`DirRef`]).
     pub(super) open_dirs: u64,
     pub(super) fd_budget: u64,
+    /// Where each stream's result arrives, taken when the walk reaches the stream's place.
+    pub(super) streams: Vec<Option<Receiver<Option<Node>>>>,
 }
 
 impl Walker<'_, '_> {
@@ -30,7 +32,7 @@ impl Walker<'_, '_> {
         self.events.send(ev).is_ok()
     }
 
-    pub(super) fn walk_root(&mut self, plan: &SourcePlan, parent: Option<Tree>, stream: Option<StreamSpec>) {
+    pub(super) fn walk_root(&mut self, plan: &SourcePlan, parent: Option<&Tree>) {
         let root_fd = open_dir_path(Path::new("/"));
         let root_md = root_fd.as_ref().ok().and_then(|fd| stat_fd(fd).ok());
         let mut root_node = match &root_md {
@@ -43,49 +45,45 @@ impl Walker<'_, '_> {
             match root_fd {
                 Ok(fd) => {
                     let dev = root_md.as_ref().map_or(0, |m| m.ident.dev);
-                    self.walk_dir_entries(&DirRef::Open(Arc::new(fd)), Path::new("/"), parent.as_ref(), dev);
+                    self.walk_dir_entries(&DirRef::Open(Arc::new(fd)), Path::new("/"), parent, dev);
                 }
                 Err(e) => self.ctx.error(Path::new("/"), e),
             }
         } else {
-            self.walk_vdir_entries(&plan.root, parent.as_ref());
-        }
-        if let Some(spec) = stream {
-            let node = Node {
-                name: spec.name.as_bytes().to_vec(),
-                kind: Some(NodeKind::File),
-                mode: 0o600,
-                uid: root_node_uid(),
-                gid: root_node_gid(),
-                mtime: now_ts(),
-                ctime: now_ts(),
-                nlink: 1,
-                ..Node::default()
-            };
-            let old = parent.as_ref().and_then(|t| find(t, spec.name.as_bytes())).filter(|n| n.kind() == NodeKind::File);
-            let previous = old.and_then(|n| self.ctx.repo.file_chunks(n).ok()).unwrap_or_default();
-            self.dispatch(JobSource::Stream(spec, previous), node);
+            self.walk_vdir_entries(&plan.root, parent);
         }
         self.emit(Event::Leave(root_node));
     }
 
+    /// The entries of a directory made of sources and streams: those holding a stream last (the
+    /// assembler sorts each tree, so the order of emission is free), so that the files are all
+    /// walked while the dumps are still running.
     fn walk_vdir_entries(&mut self, dir: &VDir, parent: Option<&Tree>) {
-        for (name, entry) in &dir.children {
+        let mut entries: Vec<(&Vec<u8>, &VEntry)> = dir.children.iter().collect();
+        entries.sort_by_key(|(_, e)| e.has_stream());
+        for (name, entry) in entries {
             if self.ctx.stopped() {
                 return;
             }
             let old = parent.and_then(|t| find(t, name));
             match entry {
                 VEntry::Source(path) => self.walk_source(path, old),
+                VEntry::Stream(i) => {
+                    if let Some(rx) = self.streams.get_mut(*i).and_then(Option::take) {
+                        self.emit(Event::Node(Pending::File(rx)));
+                    }
+                }
                 VEntry::Dir(sub) => {
-                    let md = match stat_path(&sub.path) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            self.ctx.error(&sub.path, e);
-                            continue;
-                        }
+                    let mut node = match &sub.path {
+                        Some(path) => match stat_path(path) {
+                            Ok(md) => node_from_metadata(OsStr::from_bytes(name), &md, &mut self.names),
+                            Err(e) => {
+                                self.ctx.error(path, e);
+                                continue;
+                            }
+                        },
+                        None => made_up_dir(name),
                     };
-                    let mut node = node_from_metadata(OsStr::from_bytes(name), &md, &mut self.names);
                     node.kind = Some(NodeKind::Dir);
                     let old_tree = self.subtree_of(old);
                     self.emit(Event::Enter);
@@ -239,15 +237,18 @@ fn find<'t>(t: &'t Tree, name: &[u8]) -> Option<&'t Node> {
     t.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().and_then(|i| t.nodes.get(i))
 }
 
-fn now_ts() -> crate::format::tree::Timestamp {
-    let now = jiff::Timestamp::now();
-    crate::format::tree::Timestamp { secs: now.as_second(), nanos: u32::try_from(now.subsec_nanosecond()).unwrap_or(0) }
-}
-
-fn root_node_uid() -> u32 {
-    uzers::get_current_uid()
-}
-
-fn root_node_gid() -> u32 {
-    uzers::get_current_gid()
+/// A directory no source provides (one that only holds streams).
+fn made_up_dir(name: &[u8]) -> Node {
+    let ts = super::now_ts();
+    Node {
+        name: name.to_vec(),
+        kind: Some(NodeKind::Dir),
+        mode: 0o755,
+        uid: uzers::get_current_uid(),
+        gid: uzers::get_current_gid(),
+        mtime: ts,
+        ctime: ts,
+        nlink: 1,
+        ..Node::default()
+    }
 }
