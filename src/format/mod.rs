@@ -3,6 +3,7 @@
 pub mod codec;
 pub mod config;
 pub mod id;
+pub mod lock;
 pub mod pack;
 pub mod snapshot;
 pub mod tree;
