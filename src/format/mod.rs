@@ -2,7 +2,9 @@
 
 pub mod codec;
 pub mod config;
+pub mod frame;
 pub mod id;
+pub mod lock;
 pub mod pack;
 pub mod snapshot;
 pub mod tree;

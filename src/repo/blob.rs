@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use crate::crypto::{blob_aad, MasterKeys};
 use crate::error::{Error, Result};
+use crate::format::frame;
 use crate::format::pack::{BlobKind, Compression};
 use crate::format::{BlobId, ID_LEN};
+
+/// Whether a blob may serve as a delta's base; decided where deltas are decoded.
+pub use crate::format::frame::usable_base;
 
 /// Compressors kept per thread: one per (level, dictionary) in use.
 const CACHED_CONTEXTS: usize = 4;
@@ -23,24 +27,11 @@ pub struct Dict {
 }
 
 type CompressorSlot = (i32, Option<BlobId>, zstd::bulk::Compressor<'static>);
-type DecompressorSlot = (Option<BlobId>, zstd::bulk::Decompressor<'static>);
 
 thread_local! {
     static COMPRESSORS: RefCell<Vec<CompressorSlot>> = const { RefCell::new(Vec::new()) };
-    static DECOMPRESSORS: RefCell<Vec<DecompressorSlot>> = const { RefCell::new(Vec::new()) };
     /// For deltas: a new base is loaded for every blob, so one context per thread is reused.
     static DELTA_COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-    static DELTA_DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
-}
-
-/// zstd reads a dictionary that starts with this (little-endian) as a formatted one; a base that
-/// does is never used, so every base is read as raw content.
-const ZSTD_DICT_MAGIC: [u8; 4] = [0x37, 0xa4, 0x30, 0xec];
-
-/// Whether `base` may serve as a delta's base.
-#[must_use]
-pub fn usable_base(base: &[u8]) -> bool {
-    !base.is_empty() && !base.starts_with(&ZSTD_DICT_MAGIC)
 }
 
 /// What opening a blob may need besides the blob itself.
@@ -88,21 +79,6 @@ pub fn delta(plain: &[u8], level: i32, base: &[u8], limit: usize) -> Option<Vec<
 /// The random source failed.
 pub fn seal_delta(keys: &MasterKeys, id: &BlobId, frame: &[u8], out: &mut Vec<u8>) -> Result<()> {
     keys.seal_into(&blob_aad(BlobKind::Data, id), frame, out).map_err(|e| Error::crypto("blob", id, e))
-}
-
-fn undelta(id: &BlobId, frame: &[u8], raw_len: u32, base: &[u8]) -> Result<Vec<u8>> {
-    if !usable_base(base) {
-        return Err(Error::corrupt("blob", id, "its delta base cannot serve as one"));
-    }
-    DELTA_DECOMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| Error::corrupt("blob", id, format!("zstd: {e}")))?);
-        }
-        let d = slot.as_mut().ok_or_else(|| Error::corrupt("blob", id, "zstd unavailable"))?;
-        d.set_dictionary(base).map_err(|e| Error::corrupt("blob", id, format!("zstd: {e}")))?;
-        d.decompress(frame, raw_len as usize).map_err(|e| Error::corrupt("blob", id, format!("zstd: {e}")))
-    })
 }
 
 fn new_compressor(level: i32, dict: Option<&Dict>) -> Option<zstd::bulk::Compressor<'static>> {
@@ -205,30 +181,6 @@ pub fn seal_blob(keys: &MasterKeys, kind: BlobKind, id: &BlobId, plain: &[u8], l
     Ok(comp)
 }
 
-fn decompress(id: &BlobId, frame: &[u8], raw_len: u32, dict: Option<&Dict>) -> Result<Vec<u8>> {
-    DECOMPRESSORS.with(|cell| {
-        let mut slots = cell.borrow_mut();
-        let want = dict.map(|d| d.id);
-        let pos = match slots.iter().position(|(d, _)| *d == want) {
-            Some(p) => p,
-            None => {
-                let dec = match dict {
-                    Some(d) => zstd::bulk::Decompressor::with_dictionary(&d.bytes),
-                    None => zstd::bulk::Decompressor::new(),
-                }
-                .map_err(|e| Error::corrupt("blob", id, format!("zstd: {e}")))?;
-                if slots.len() >= CACHED_CONTEXTS {
-                    slots.remove(0);
-                }
-                slots.push((want, dec));
-                slots.len() - 1
-            }
-        };
-        let (_, dec) = slots.get_mut(pos).ok_or_else(|| Error::corrupt("blob", id, "zstd unavailable"))?;
-        dec.decompress(frame, raw_len as usize).map_err(|e| Error::corrupt("blob", id, format!("zstd: {e}")))
-    })
-}
-
 /// Opens a stored blob, decompresses it and checks that its keyed hash is `id`. `refs` gives the
 /// dictionary a [`Compression::ZstdDict`] blob names and the `base` of a
 /// [`Compression::ZstdDelta`] blob.
@@ -250,16 +202,16 @@ pub fn open_blob(
     let payload = keys.open(&blob_aad(kind, id), sealed).map_err(|e| Error::crypto("blob", id, e))?;
     let plain = match comp {
         Compression::None => payload,
-        Compression::Zstd => decompress(id, &payload, raw_len, None)?,
+        Compression::Zstd => frame::decompress(&payload, raw_len, None).map_err(|e| Error::corrupt("blob", id, e))?,
         Compression::ZstdDict => {
-            let (dict_id, frame) = payload.split_at_checked(ID_LEN).ok_or_else(|| Error::corrupt("blob", id, "too short to name its dictionary"))?;
+            let (dict_id, framed) = payload.split_at_checked(ID_LEN).ok_or_else(|| Error::corrupt("blob", id, "too short to name its dictionary"))?;
             let dict_id = BlobId::from_slice(dict_id).ok_or_else(|| Error::corrupt("blob", id, "bad dictionary id"))?;
             let dict = refs.dict(&dict_id)?;
-            decompress(id, frame, raw_len, Some(&dict))?
+            frame::decompress(framed, raw_len, Some((&dict.id, &dict.bytes))).map_err(|e| Error::corrupt("blob", id, e))?
         }
         Compression::ZstdDelta => {
             let base = base.ok_or_else(|| Error::corrupt("blob", id, "a delta without a base"))?;
-            undelta(id, &payload, raw_len, &refs.base(base)?)?
+            frame::undelta(&payload, raw_len, &refs.base(base)?).map_err(|e| Error::corrupt("blob", id, e))?
         }
     };
     if plain.len() != raw_len as usize {
@@ -284,6 +236,7 @@ pub fn train_dict(samples: &[&[u8]], max_size: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::frame::ZSTD_DICT_MAGIC;
     use proptest::prelude::*;
 
     /// Dictionaries and bases a test hands out by id.

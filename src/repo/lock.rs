@@ -9,12 +9,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use serde::{Deserialize, Serialize};
 
 use crate::backend::{is_not_found, Backend, FileType};
 use crate::crypto::{aad, MasterKeys};
 use crate::error::{Error, Result};
 use crate::format::id::storage_hash;
+
+/// The lock file's content lives in `format`, decodable without the engine; its behaviour is here.
+pub use crate::format::lock::LockInfo;
 
 /// A lock whose file the storage last modified longer ago than this is stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
@@ -54,23 +56,6 @@ impl Default for LockTiming {
     fn default() -> Self {
         Self { refresh_every: REFRESH_EVERY, stale_after: STALE_AFTER, trust_for: TRUST_FOR }
     }
-}
-
-/// A lock file's content (sealed JSON). Unknown fields are ignored, so adding one is compatible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockInfo {
-    /// RFC 3339; when the holder last wrote the lock, by its own clock.
-    pub time: String,
-    pub exclusive: bool,
-    pub hostname: String,
-    pub username: String,
-    pub pid: u32,
-    /// `/proc/sys/kernel/random/boot_id` of the holder; empty when unknown (and in older files).
-    #[serde(default)]
-    pub boot_id: String,
-    /// Inode number (decimal) of the holder's `/proc/self/ns/pid`; empty when unknown.
-    #[serde(default)]
-    pub pid_namespace: String,
 }
 
 impl LockInfo {
