@@ -1,6 +1,6 @@
 //! snap: a content-addressed, deduplicating, encrypted snapshot store.
 //!
-//! Layers point one way: `cli` (binary only) → [`ops`] → [`repo`] →
+//! Layers point one way: `cli` (binary only) → [`job`] (config file, schedules) → [`ops`] → [`repo`] →
 //! {[`index`], [`backend`], [`format`], [`crypto`], [`chunker`]}.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod format;
 pub mod index;
+pub mod job;
 pub mod ops;
 pub mod repo;
 

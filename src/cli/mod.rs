@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
 use snap::backend::Backend;
+use snap::job::Secret;
 use snap::repo::lock::{LockGuard, LockKind};
 use snap::repo::Repository;
 
@@ -144,22 +145,12 @@ impl GlobalArgs {
     /// on the terminal. An empty password is refused from every source. Every copy is wiped when
     /// dropped.
     pub fn password(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+        // File and command follow the library's rules, shared with the config file's sources.
         if let Some(f) = &self.password_file {
-            let text = Zeroizing::new(std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?);
-            return non_empty(first_line(&text), || format!("the first line of password file {} is empty", f.display()));
+            return Ok(Secret::File(f.clone()).read()?);
         }
         if let Some(cmd) = &self.password_command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("running password command {cmd:?}"))?;
-            let stdout = Zeroizing::new(out.stdout);
-            if !out.status.success() {
-                bail!("password command {cmd:?} failed with {}", out.status);
-            }
-            return non_empty(first_line(&stdout), || format!("password command {cmd:?} printed nothing on its first line"));
+            return Ok(Secret::Command(cmd.clone()).read()?);
         }
         if let Some(p) = &self.env_password.0 {
             return non_empty(p.clone(), || "SNAP_PASSWORD is set but empty".to_string());
@@ -208,11 +199,6 @@ impl GlobalArgs {
     pub fn show_progress(&self) -> bool {
         !self.quiet && !self.json && std::io::stderr().is_terminal()
     }
-}
-
-fn first_line(b: &[u8]) -> Zeroizing<Vec<u8>> {
-    let line = b.split(|&c| c == b'\n').next().unwrap_or_default();
-    Zeroizing::new(line.strip_suffix(b"\r").unwrap_or(line).to_vec())
 }
 
 /// `password`, unless it is empty: then an error saying where the empty password came from.
