@@ -3,6 +3,8 @@
 //! the runner needs comes from here already checked, so it never meets a dangling repository name
 //! or a bad expression halfway through a job.
 
+pub mod schedule;
 pub mod secret;
 
+pub use schedule::Schedule;
 pub use secret::Secret;
