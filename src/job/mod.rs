@@ -3,8 +3,10 @@
 //! the runner needs comes from here already checked, so it never meets a dangling repository name
 //! or a bad expression halfway through a job.
 
+pub mod config;
 pub mod schedule;
 pub mod secret;
 
+pub use config::{CheckSpec, Config, DatabaseSpec, DbKind, DumpFormat, JobSpec, RepositorySpec, RetentionSpec};
 pub use schedule::Schedule;
 pub use secret::Secret;
