@@ -3,6 +3,7 @@
 
 mod backup;
 mod check;
+mod config;
 mod dump;
 mod forget;
 mod init;
@@ -10,6 +11,7 @@ mod ls;
 mod prune;
 mod repair;
 mod restore;
+mod schedule;
 mod snapshots;
 mod unlock;
 
@@ -98,6 +100,10 @@ pub enum Command {
     Unlock(unlock::Args),
     /// Rebuild damaged or lost repository metadata
     Repair(repair::Args),
+    /// Work with the server-jobs config file (`config check`)
+    Config(config::Args),
+    /// Show when each job of the config file runs next
+    Schedule(schedule::Args),
 }
 
 /// Parses the command line and runs the command; `env_password` is what `SNAP_PASSWORD` held.
@@ -117,6 +123,8 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Prune(a) => prune::run(g, a),
         Command::Unlock(a) => unlock::run(g, a),
         Command::Repair(a) => repair::run(g, a),
+        Command::Config(a) => config::run(g, a),
+        Command::Schedule(a) => schedule::run(g, a),
     }
 }
 

@@ -12,3 +12,4 @@ mod forget;
 mod integrity;
 mod trust;
 mod decoders;
+mod jobconfig;
