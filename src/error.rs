@@ -55,6 +55,13 @@ pub enum Error {
     /// An option, argument or pattern that cannot be acted on; names it and says why.
     #[error("{0}")]
     Usage(String),
+    /// A problem in the server-jobs config file, with the line it is on when known. A variant of
+    /// its own (not [`Error::Usage`]) because a config file is read long after it was written,
+    /// often by a daemon: the file and line are what the reader needs to fix it, and a caller
+    /// such as the daemon's reload can tell "the new file is bad, keep the old one" from other
+    /// failures by matching on it.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Config { path: PathBuf, line: Option<usize>, message: String },
     /// A command that deletes refused to act on uncertain ground; nothing was deleted.
     #[error("{0}")]
     Refused(String),

@@ -1,6 +1,6 @@
 //! snap: a content-addressed, deduplicating, encrypted snapshot store.
 //!
-//! Layers point one way: `cli` (binary only) → [`ops`] → [`repo`] →
+//! Layers point one way: `cli` (binary only) → [`job`] (config file, schedules) → [`ops`] → [`repo`] →
 //! {[`index`], [`backend`], [`format`], [`crypto`], [`chunker`]}.
 //!
 //! Without the `engine` feature (on by default) only the pure layers build: `format`, `crypto`
@@ -17,6 +17,8 @@ pub mod error;
 pub mod format;
 #[cfg(feature = "engine")]
 pub mod index;
+#[cfg(feature = "engine")]
+pub mod job;
 #[cfg(feature = "engine")]
 pub mod ops;
 #[cfg(feature = "engine")]

@@ -3,6 +3,7 @@
 
 mod backup;
 mod check;
+mod config;
 mod dump;
 mod forget;
 mod init;
@@ -10,6 +11,7 @@ mod ls;
 mod prune;
 mod repair;
 mod restore;
+mod schedule;
 mod snapshots;
 mod unlock;
 
@@ -23,6 +25,7 @@ use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
 use snap::backend::Backend;
+use snap::job::Secret;
 use snap::repo::lock::{LockGuard, LockKind};
 use snap::repo::Repository;
 
@@ -97,6 +100,10 @@ pub enum Command {
     Unlock(unlock::Args),
     /// Rebuild damaged or lost repository metadata
     Repair(repair::Args),
+    /// Work with the server-jobs config file (`config check`)
+    Config(config::Args),
+    /// Show when each job of the config file runs next
+    Schedule(schedule::Args),
 }
 
 /// Parses the command line and runs the command; `env_password` is what `SNAP_PASSWORD` held.
@@ -116,6 +123,8 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Prune(a) => prune::run(g, a),
         Command::Unlock(a) => unlock::run(g, a),
         Command::Repair(a) => repair::run(g, a),
+        Command::Config(a) => config::run(g, a),
+        Command::Schedule(a) => schedule::run(g, a),
     }
 }
 
@@ -144,22 +153,12 @@ impl GlobalArgs {
     /// on the terminal. An empty password is refused from every source. Every copy is wiped when
     /// dropped.
     pub fn password(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+        // File and command follow the library's rules, shared with the config file's sources.
         if let Some(f) = &self.password_file {
-            let text = Zeroizing::new(std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?);
-            return non_empty(first_line(&text), || format!("the first line of password file {} is empty", f.display()));
+            return Ok(Secret::File(f.clone()).read()?);
         }
         if let Some(cmd) = &self.password_command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("running password command {cmd:?}"))?;
-            let stdout = Zeroizing::new(out.stdout);
-            if !out.status.success() {
-                bail!("password command {cmd:?} failed with {}", out.status);
-            }
-            return non_empty(first_line(&stdout), || format!("password command {cmd:?} printed nothing on its first line"));
+            return Ok(Secret::Command(cmd.clone()).read()?);
         }
         if let Some(p) = &self.env_password.0 {
             return non_empty(p.clone(), || "SNAP_PASSWORD is set but empty".to_string());
@@ -208,11 +207,6 @@ impl GlobalArgs {
     pub fn show_progress(&self) -> bool {
         !self.quiet && !self.json && std::io::stderr().is_terminal()
     }
-}
-
-fn first_line(b: &[u8]) -> Zeroizing<Vec<u8>> {
-    let line = b.split(|&c| c == b'\n').next().unwrap_or_default();
-    Zeroizing::new(line.strip_suffix(b"\r").unwrap_or(line).to_vec())
 }
 
 /// `password`, unless it is empty: then an error saying where the empty password came from.

@@ -1,0 +1,12 @@
+//! Server jobs: the config file that describes whole-server backup jobs (repositories, paths,
+//! database dumps, hooks, retention, checks) and the cron schedules that say when they run. What
+//! the runner needs comes from here already checked, so it never meets a dangling repository name
+//! or a bad expression halfway through a job.
+
+pub mod config;
+pub mod schedule;
+pub mod secret;
+
+pub use config::{CheckSpec, Config, DatabaseSpec, DbKind, DumpFormat, JobSpec, RepositorySpec, RetentionSpec};
+pub use schedule::Schedule;
+pub use secret::Secret;
