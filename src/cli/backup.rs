@@ -52,7 +52,7 @@ pub struct Args {
     command: Vec<OsString>,
 }
 
-fn parse_time(s: &str) -> Result<jiff::Zoned> {
+pub fn parse_time(s: &str) -> Result<jiff::Zoned> {
     let dt: jiff::civil::DateTime = s.parse().with_context(|| format!("--time {s:?} is not \"YYYY-MM-DD HH:MM:SS\""))?;
     dt.to_zoned(jiff::tz::TimeZone::system()).with_context(|| format!("--time {s:?} does not exist in the local time zone"))
 }

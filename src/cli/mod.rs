@@ -11,8 +11,10 @@ mod ls;
 mod prune;
 mod repair;
 mod restore;
+mod run;
 mod schedule;
 mod snapshots;
+mod status;
 mod unlock;
 
 use std::io::IsTerminal;
@@ -102,6 +104,10 @@ pub enum Command {
     Repair(repair::Args),
     /// Work with the server-jobs config file (`config check`)
     Config(config::Args),
+    /// Run jobs of the config file: dumps, hooks, one snapshot, retention, check
+    Run(run::Args),
+    /// Show what each job did last
+    Status(status::Args),
     /// Show when each job of the config file runs next
     Schedule(schedule::Args),
 }
@@ -125,6 +131,8 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Repair(a) => repair::run(g, a),
         Command::Config(a) => config::run(g, a),
         Command::Schedule(a) => schedule::run(g, a),
+        Command::Run(a) => run::run(g, a),
+        Command::Status(a) => status::run(g, a),
     }
 }
 

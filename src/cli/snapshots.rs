@@ -19,11 +19,14 @@ pub struct FilterArgs {
     /// Only snapshots that include this path (repeatable)
     #[arg(long = "path")]
     pub paths: Vec<String>,
+    /// Only snapshots made by this job (`snap run`; repeatable)
+    #[arg(long = "job")]
+    pub jobs: Vec<String>,
 }
 
 impl FilterArgs {
     pub fn filter(&self) -> SnapshotFilter {
-        SnapshotFilter { hosts: self.hosts.clone(), tags: self.tags.clone(), paths: self.paths.clone() }
+        SnapshotFilter { hosts: self.hosts.clone(), tags: self.tags.clone(), paths: self.paths.clone(), jobs: self.jobs.clone() }
     }
 }
 
@@ -63,6 +66,8 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
                     "parent": s.parent.map(|p| p.to_hex()),
                     "program_version": s.program_version,
                     "summary": s.summary,
+                    "job": s.job,
+                    "databases": s.databases,
                 })
             })
             .collect();

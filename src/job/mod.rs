@@ -1,11 +1,16 @@
 //! Server jobs: the config file that describes whole-server backup jobs (repositories, paths,
-//! database dumps, hooks, retention, checks) and the cron schedules that say when they run. What
+//! database dumps, hooks, retention, checks), the cron schedules that say when they run, and the
+//! runner that carries one out ([`run::run_job`]) and records how it went ([`status`]). What
 //! the runner needs comes from here already checked, so it never meets a dangling repository name
 //! or a bad expression halfway through a job.
 
 pub mod config;
+pub mod dump;
+pub mod hooks;
+pub mod run;
 pub mod schedule;
 pub mod secret;
+pub mod status;
 
 pub use config::{CheckSpec, Config, DatabaseSpec, DbKind, DumpFormat, JobSpec, RepositorySpec, RetentionSpec};
 pub use schedule::Schedule;

@@ -17,6 +17,8 @@ pub struct SnapshotFilter {
     pub hosts: Vec<String>,
     pub tags: Vec<String>,
     pub paths: Vec<String>,
+    /// Snapshots made by one of these jobs (`snap run`); empty: any snapshot.
+    pub jobs: Vec<String>,
 }
 
 impl SnapshotFilter {
@@ -29,7 +31,8 @@ impl SnapshotFilter {
             let want = p.trim_end_matches('/');
             s.paths.iter().any(|sp| sp == want || (want.is_empty() && sp == "/"))
         });
-        host_ok && tag_ok && path_ok
+        let job_ok = self.jobs.is_empty() || s.job.as_ref().is_some_and(|j| self.jobs.contains(j));
+        host_ok && tag_ok && path_ok && job_ok
     }
 }
 
@@ -107,6 +110,7 @@ mod tests {
     fn filters_follow_restic_semantics() {
         let s = snap("web1", &["daily", "db"], &["/etc", "/pg.sql"]);
         let f = |hosts: &[&str], tags: &[&str], paths: &[&str]| SnapshotFilter {
+            jobs: Vec::new(),
             hosts: hosts.iter().map(|s| (*s).to_string()).collect(),
             tags: tags.iter().map(|s| (*s).to_string()).collect(),
             paths: paths.iter().map(|s| (*s).to_string()).collect(),

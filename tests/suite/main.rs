@@ -14,3 +14,4 @@ mod trust;
 mod decoders;
 mod hostile_fs;
 mod jobconfig;
+mod jobs;

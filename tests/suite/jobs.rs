@@ -1,0 +1,224 @@
+//! Issue 10, server jobs: `snap run` carries out a job of the config file through the real
+//! binary — hooks in their exact order (also when a dump fails and when snap gets SIGTERM), one
+//! snapshot holding the paths and every dump with the job recorded, no snapshot when a dump
+//! fails, one run of a job at a time, retention scoped to the job, and the status record and
+//! Prometheus metrics written afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::util::{assert_contains, assert_same_tree, expect_code, restored, s, write, Env, Run};
+
+/// A job environment: a repository, a source tree, a hook log and a config file.
+struct Job {
+    env: Env,
+    src: PathBuf,
+    log: PathBuf,
+    config: PathBuf,
+}
+
+impl Job {
+    /// `job_body` is the rest of `[job.app]` (after `repository`); `extra` follows it.
+    fn new(job_body: &str, extra: &str) -> Self {
+        let env = Env::with_repo();
+        let src = env.path().join("srv/app");
+        write(&src.join("config/app.toml"), b"port = 80\n");
+        write(&src.join("data/blob.bin"), &crate::util::pseudo_random(300_000, 7));
+        let log = env.path().join("hooks.log");
+        let l = s(&log);
+        let text = format!(
+            r#"state_dir = "{state}"
+
+[repository.local]
+url = "{repo}"
+password_file = "{pass}"
+
+[job.app]
+paths = ["{src}"]
+repository = "local"
+before = ["echo before {{job}} >> {l}"]
+after = ["echo after {{job}} >> {l}"]
+on_success = ["echo success {{snapshot}} >> {l}"]
+on_error = ["printf 'error %s\n' {{error}} >> {l}"]
+{job_body}
+{extra}"#,
+            state = s(&env.path().join("state")),
+            repo = s(&env.repo()),
+            pass = s(&env.path().join("password")),
+            src = s(&src),
+        );
+        let config = env.path().join("snap.toml");
+        std::fs::write(&config, text).unwrap();
+        Self { env, src, log, config }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = self.env.cmd();
+        c.args(args).arg("--config").arg(&self.config);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.cmd(args).output().unwrap().into()
+    }
+
+    fn hook_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn snapshots(&self) -> Vec<serde_json::Value> {
+        let run = self.env.snap(["snapshots", "--json"]).ok();
+        run.json().as_array().cloned().unwrap_or_default()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let run = self.run(&["status", "--json"]);
+        expect_code(&run, 0, "status");
+        run.json()
+    }
+}
+
+#[test]
+fn a_job_saves_paths_and_dumps_in_one_snapshot_with_hooks_in_order() {
+    let job = Job::new(
+        "",
+        r#"[[job.app.database]]
+kind = "command"
+name = "rows"
+command = ["sh", "-c", "printf 'row 1\nrow 2\n'; echo 'a notice' >&2"]
+"#,
+    );
+    let run = job.run(&["run", "app"]);
+    expect_code(&run, 0, "snap run app");
+    let snaps = job.snapshots();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let id = snaps[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(job.hook_log(), format!("before app\nafter app\nsuccess {id}\n"));
+    assert_eq!(snaps[0]["job"], "app", "{:?}", snaps[0]);
+    assert_eq!(snaps[0]["databases"], serde_json::json!([{"path": "/databases/command/rows", "kind": "command", "name": "rows", "server_version": "", "tool_version": "", "format": "raw"}]));
+    assert_contains(&run.stderr, "warning: database command/rows: a notice", "the dump's stderr as a warning");
+    let dumped = job.env.snap(["dump", &id, "/databases/command/rows"]).ok();
+    assert_eq!(dumped.stdout, "row 1\nrow 2\n");
+    let target = job.env.restore(&id, "r");
+    assert_same_tree(&job.src, &restored(&target, &job.src));
+
+    let st = job.status();
+    assert_eq!(st[0]["job"], "app");
+    assert_eq!(st[0]["outcome"], "success");
+    assert_eq!(st[0]["snapshot"], id.as_str());
+    assert_eq!(st[0]["runs_total"], 1);
+    assert_eq!(st[0]["failures_total"], 0);
+    let phases: Vec<&str> = st[0]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["before", "backup", "after", "retention", "on_success"]);
+    let prom = std::fs::read_to_string(job.env.path().join("state/metrics/snap.prom")).unwrap();
+    assert_contains(&prom, "snap_job_success{job=\"app\"} 1\n", "metrics");
+    assert_contains(&prom, "snap_job_runs_total{job=\"app\"} 1\n", "metrics");
+}
+
+#[test]
+fn a_failing_dump_writes_no_snapshot_and_runs_after_then_on_error() {
+    let job = Job::new(
+        "",
+        r#"[[job.app.database]]
+kind = "command"
+name = "broken"
+command = ["sh", "-c", "echo 'half a dump'; echo 'FATAL: connection refused' >&2; exit 3"]
+"#,
+    );
+    let run = job.run(&["run", "app"]);
+    expect_code(&run, 1, "snap run with a failing dump");
+    assert_contains(&run.stderr, "database command/broken", "the error names the database");
+    assert_contains(&run.stderr, "exited with status 3; no snapshot was written: FATAL: connection refused", "the tool's last stderr line");
+    assert!(job.snapshots().is_empty(), "a snapshot was written");
+    let log = job.hook_log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[..2], ["before app", "after app"], "{log}");
+    assert!(lines[2].starts_with("error database command/broken: `sh -c") && lines[2].contains("FATAL: connection refused"), "{log}");
+    assert_eq!(lines.len(), 3, "{log}");
+    let st = job.status();
+    assert_eq!(st[0]["outcome"], "failed");
+    assert_eq!(st[0]["failures_total"], 1);
+    assert_eq!(st[0]["last_success"], serde_json::Value::Null);
+    // An empty dump is a failure too.
+    let job = Job::new("", "[[job.app.database]]\nkind = \"command\"\nname = \"empty\"\ncommand = [\"true\"]\n");
+    let run = job.run(&["run", "app"]);
+    expect_code(&run, 1, "snap run with an empty dump");
+    assert_contains(&run.stderr, "database command/empty: the dump printed nothing; no snapshot was written", "empty dump");
+    assert!(job.snapshots().is_empty());
+}
+
+#[test]
+fn a_failing_before_hook_skips_the_backup_but_not_the_after_hooks() {
+    let job = Job::new("", "");
+    let text = std::fs::read_to_string(&job.config).unwrap().replace("before = [\"echo before", "before = [\"exit 7\", \"echo before");
+    std::fs::write(&job.config, text).unwrap();
+    let run = job.run(&["run", "app"]);
+    expect_code(&run, 1, "before hook failing");
+    assert_contains(&run.stderr, "before hook \"exit 7\" exited with status 7", "the failing hook is named");
+    assert!(job.snapshots().is_empty());
+    assert_eq!(job.hook_log(), "after app\nerror before hook \"exit 7\" exited with status 7\n");
+}
+
+/// Waits until `p` exists.
+fn wait_for(p: &Path) {
+    for _ in 0..600 {
+        if p.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never appeared", p.display());
+}
+
+#[test]
+fn one_run_of_a_job_at_a_time_and_sigterm_still_runs_the_after_hooks() {
+    let job = Job::new("", "");
+    let started = job.env.path().join("started");
+    let go = job.env.path().join("go");
+    let dump = format!("touch {}; while [ ! -e {} ]; do sleep 0.05; done; echo dumped", s(&started), s(&go));
+    let text = std::fs::read_to_string(&job.config).unwrap() + &format!("[[job.app.database]]\nkind = \"command\"\nname = \"slow\"\ncommand = [\"sh\", \"-c\", \"{dump}\"]\n");
+    std::fs::write(&job.config, text).unwrap();
+    let first = job.cmd(&["run", "app"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(&started);
+    let second = job.run(&["run", "app"]);
+    expect_code(&second, 11, "a second run of the same job");
+    assert_contains(&second.stderr, &format!("job app is already running (pid {})", first.id()), "the running pid is named");
+    // SIGTERM while the dump runs: the backup stops without a snapshot, the after hooks run.
+    // SAFETY: kill(2) on the child this test started.
+    assert_eq!(unsafe { libc::kill(i32::try_from(first.id()).unwrap(), libc::SIGTERM) }, 0);
+    std::fs::write(&go, b"").unwrap();
+    let run: Run = first.wait_with_output().unwrap().into();
+    expect_code(&run, 130, "a run that got SIGTERM");
+    assert!(job.snapshots().is_empty());
+    let log = job.hook_log();
+    assert!(log.starts_with("before app\nafter app\nerror "), "{log}");
+    assert_contains(&log, "interrupted", "on_error learns why");
+    // Afterwards the job runs again.
+    std::fs::remove_file(&started).unwrap();
+    expect_code(&job.run(&["run", "app"]), 0, "the next run");
+}
+
+#[test]
+fn retention_keeps_exactly_the_policy_among_the_jobs_own_snapshots() {
+    let job = Job::new("retention.local = { keep_last = 2 }", "");
+    // A snapshot of another origin in the same repository: the job's policy never touches it.
+    let other = job.env.path().join("other");
+    write(&other.join("x"), b"x");
+    let other_id = job.env.backup(&[&other]);
+    for day in 1..=4 {
+        write(&job.src.join("data/day.txt"), format!("day {day}\n").as_bytes());
+        let run = job.run(&["run", "app", "--time", &format!("2026-03-0{day} 02:30:00")]);
+        expect_code(&run, 0, "run");
+    }
+    let snaps = job.snapshots();
+    let mut times: Vec<&str> = snaps.iter().filter(|s| s["job"] == "app").map(|s| s["time"].as_str().unwrap()).collect();
+    times.sort_unstable();
+    assert_eq!(times.len(), 2, "{snaps:?}");
+    assert!(times[0].starts_with("2026-03-03T02:30:00") && times[1].starts_with("2026-03-04T02:30:00"), "{times:?}");
+    assert!(snaps.iter().any(|s| s["id"] == other_id.as_str()), "the other snapshot was removed");
+    let check = job.env.snap(["check", "--read-data"]);
+    expect_code(&check, 0, "check after retention and prune");
+    let listed = job.env.snap(["snapshots", "--json", "--job", "app"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
