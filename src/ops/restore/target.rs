@@ -60,6 +60,9 @@ impl Target {
             Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
                 return Err(Error::Refused(format!("refusing to restore into {}: it exists and is not a directory", full.display())));
             }
+            Err(rustix::io::Errno::NOENT) => {
+                return Err(Error::Refused(format!("refusing to restore into {}: it was moved away while snap created it", full.display())));
+            }
             Err(e) => return Err(Error::io(&full, e.into())),
         };
         let ident = stat_fd(&fd).map_err(|e| Error::io(&full, e))?.ident;
