@@ -269,6 +269,14 @@ impl Backend {
     /// # Errors
     /// Storage errors.
     pub fn list(&self, ft: FileType) -> Result<Vec<String>> {
+        Ok(self.list_sized(ft)?.into_iter().map(|(n, _)| n).collect())
+    }
+
+    /// Names and sizes (as the storage reports them) of the files of one kind, by name.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn list_sized(&self, ft: FileType) -> Result<Vec<(String, u64)>> {
         let dir = ft.dir();
         let opts = ListOptions { recursive: ft == FileType::Pack, ..Default::default() };
         let entries = match self.op.list_options(dir, opts) {
@@ -276,11 +284,11 @@ impl Backend {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(be("list", dir, e)),
         };
-        let mut names: Vec<String> = entries
+        let mut names: Vec<(String, u64)> = entries
             .into_iter()
             .filter(|e| e.metadata().is_file())
-            .map(|e| e.name().to_string())
-            .filter(|n| !n.is_empty())
+            .map(|e| (e.name().to_string(), e.metadata().content_length()))
+            .filter(|(n, _)| !n.is_empty())
             .collect();
         names.sort();
         Ok(names)

@@ -200,6 +200,39 @@ impl LocalIndex {
     /// # Errors
     /// RocksDB write errors.
     pub fn ingest(&self, id: &IndexId, file: &IndexFile) -> Result<()> {
+        self.ingest_noting(id, file).map(|_| ())
+    }
+
+    /// [`LocalIndex::ingest`], returning each location it replaced by a different one (a blob
+    /// stored twice: say, once in a pack since lost and once again by a later backup).
+    ///
+    /// # Errors
+    /// RocksDB read and write errors.
+    pub fn ingest_noting(&self, id: &IndexId, file: &IndexFile) -> Result<Vec<(BlobId, BlobLocation)>> {
+        let mut displaced = Vec::new();
+        for p in &file.packs {
+            for e in &p.entries {
+                if let Some(old) = self.get(&e.id)?
+                    && old != BlobLocation::new(p.id, e)
+                {
+                    displaced.push((e.id, old));
+                }
+            }
+        }
+        self.write_file(id, file)?;
+        Ok(displaced)
+    }
+
+    /// Puts one blob's location back (see [`LocalIndex::ingest_noting`]).
+    ///
+    /// # Errors
+    /// RocksDB write errors.
+    pub fn set_location(&self, id: &BlobId, loc: &BlobLocation) -> Result<()> {
+        let blobs = self.cf(CF_BLOBS)?;
+        self.db()?.put_cf(blobs, id.0, loc.encode()).map_err(|e| self.err(e))
+    }
+
+    fn write_file(&self, id: &IndexId, file: &IndexFile) -> Result<()> {
         let blobs = self.cf(CF_BLOBS)?;
         let files = self.cf(CF_INDEX_FILES)?;
         let dicts = self.cf(CF_DICTS)?;

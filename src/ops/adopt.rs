@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::format::pack::{IndexFile, IndexPack, PackEntry};
-use crate::format::{IndexId, PackId};
+use crate::format::IndexId;
 use crate::repo::Repository;
 
 /// What [`adopt_orphans`] found and did.
@@ -36,7 +36,9 @@ pub struct AdoptReport {
 /// Listing fails, or the index file cannot be written.
 pub fn adopt_orphans(repo: &Repository) -> Result<AdoptReport> {
     let mut orphans = Vec::new();
-    for id in repo.ids::<PackId>()? {
+    // One listing serves twice: it finds the orphans, and from now on a blob the index places in
+    // a pack that is gone or cut short counts as absent, so the backup stores it again.
+    for id in repo.learn_stored_packs()? {
         if !repo.index().has_pack(&id)? {
             orphans.push(id);
         }

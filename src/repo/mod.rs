@@ -24,6 +24,9 @@ use crate::format::tree::{decode_list, Content, Node, Tree};
 use crate::format::{BlobId, DecodeError, IndexId, KeyId, SnapshotId};
 use crate::index::{BlobLocation, LocalIndex};
 
+/// Index files read in parallel per step of [`Repository::sync_index`].
+const SYNC_BATCH: usize = 64;
+
 /// An open, unlocked repository.
 pub struct Repository {
     /// Private: every storage access goes through the typed operations below, which keep the
@@ -37,6 +40,10 @@ pub struct Repository {
     dicts: Mutex<HashMap<BlobId, Arc<blob::Dict>>>,
     /// Recently read pack regions, for delta bases (see [`Repository::read_blob_ahead`]).
     regions: Mutex<Vec<Region>>,
+    /// The packs storage holds, with their sizes, when [`Repository::learn_stored_packs`] was
+    /// called: a blob the index places in a pack that is gone or too short is then not
+    /// readable, and a backup stores it again instead of deduplicating against it.
+    stored_packs: parking_lot::RwLock<Option<HashMap<crate::format::PackId, u64>>>,
     /// Where warnings go: things skipped or tolerated that lose nothing but deserve a look.
     warnings: Warnings,
 }
@@ -176,7 +183,7 @@ impl Repository {
     fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
         let index = LocalIndex::open_or_private(&cache_dir)?;
-        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), warnings: Warnings::default() })
+        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), stored_packs: parking_lot::RwLock::new(None), warnings: Warnings::default() })
     }
 
     /// Takes a repository lock, held until the guard is dropped.
@@ -244,18 +251,35 @@ impl Repository {
             self.index.clear_locations()?;
             ingested.clear();
         }
-        let todo: Vec<&IndexId> = listed.iter().filter(|id| !ingested.contains(id)).collect();
-        let skipped = Mutex::new(Vec::new());
-        todo.par_iter().try_for_each(|id| -> Result<()> {
-            match self.load_index_file(id) {
-                Ok(file) => self.index.ingest(id, &file),
-                Err(e) => {
-                    skipped.lock().push(format!("index file {} skipped: {e}", id.short()));
-                    Ok(())
+        let mut todo: Vec<&IndexId> = listed.iter().filter(|id| !ingested.contains(id)).collect();
+        todo.sort();
+        let mut skipped = Vec::new();
+        let mut displaced = Vec::new();
+        // Read and open in parallel, ingest in order: a blob stored twice is then noticed, and
+        // the location kept does not depend on which thread finished first.
+        for batch in todo.chunks(SYNC_BATCH) {
+            let loaded: Vec<(&IndexId, Result<IndexFile>)> = batch.par_iter().map(|id| (*id, self.load_index_file(id))).collect();
+            for (id, file) in loaded {
+                match file {
+                    Ok(file) => displaced.extend(self.index.ingest_noting(id, &file)?),
+                    Err(e) => skipped.push(format!("index file {} skipped: {e}", id.short())),
                 }
             }
-        })?;
-        let mut skipped = skipped.into_inner();
+        }
+        if !displaced.is_empty() {
+            // A blob with two locations: keep one in a pack storage holds whole.
+            if self.stored_packs.read().is_none() {
+                self.learn_stored_packs()?;
+            }
+            for (id, old) in displaced {
+                if let Some(now) = self.index.get(&id)?
+                    && !self.in_stored_pack(&now)
+                    && self.in_stored_pack(&old)
+                {
+                    self.index.set_location(&id, &old)?;
+                }
+            }
+        }
         skipped.sort();
         for w in skipped {
             self.warn(w);
@@ -462,11 +486,33 @@ impl Repository {
     /// # Errors
     /// Local index errors.
     pub fn readable_in_index(&self, id: &BlobId) -> Result<bool> {
-        match self.index.get(id)? {
-            Some(BlobLocation { base: Some(base), .. }) => self.index.contains(&base),
-            Some(_) => Ok(true),
-            None => Ok(false),
+        let Some(loc) = self.index.get(id)? else { return Ok(false) };
+        if !self.in_stored_pack(&loc) {
+            return Ok(false);
         }
+        match loc.base {
+            Some(base) => Ok(self.index.get(&base)?.is_some_and(|b| self.in_stored_pack(&b))),
+            None => Ok(true),
+        }
+    }
+
+    /// Whether `loc` lies within a pack storage holds, as far as [`Repository::learn_stored_packs`]
+    /// knows (always true when it was not called).
+    fn in_stored_pack(&self, loc: &BlobLocation) -> bool {
+        self.stored_packs.read().as_ref().is_none_or(|packs| packs.get(&loc.pack).is_some_and(|&size| size >= u64::from(loc.offset) + u64::from(loc.length)))
+    }
+
+    /// Lists the packs in storage with their sizes (one listing), so that from now on
+    /// [`Repository::readable_in_index`] counts a blob in a missing or truncated pack as absent.
+    /// Returns the packs listed.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn learn_stored_packs(&self) -> Result<Vec<crate::format::PackId>> {
+        let listed: HashMap<crate::format::PackId, u64> = self.backend.list_sized(FileType::Pack)?.into_iter().filter_map(|(n, size)| Some((n.parse().ok()?, size))).collect();
+        let ids = listed.keys().copied().collect();
+        *self.stored_packs.write() = Some(listed);
+        Ok(ids)
     }
 
     /// Reads a blob, verified against its id.

@@ -394,3 +394,27 @@ fn a_source_tree_2000_levels_deep_backs_up_and_restores() {
     let depth_ok = std::process::Command::new("sh").arg("-c").arg(format!("cd '{}' && for i in $(seq 2000); do cd d || exit 1; done && cat leaf.txt", s(&restored(&target, &src)))).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&depth_ok.stdout), "bottom", "{}", String::from_utf8_lossy(&depth_ok.stderr));
 }
+
+#[test]
+fn a_backup_stores_again_what_the_index_places_in_a_missing_or_cut_pack() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.bin"), &pseudo_random(3 << 20, 41));
+    write(&src.join("b.bin"), &pseudo_random(3 << 20, 42));
+    env.backup(&[&src]);
+    let mut packs: Vec<(u64, PathBuf)> = files_in(&env.repo().join("data")).into_iter().map(|p| (fs::metadata(&p).unwrap().len(), p)).collect();
+    packs.sort();
+    assert!(packs.len() >= 2, "{packs:?}");
+    // The largest pack cut in half, the next one gone: the index still names both.
+    let (len, cut) = packs.pop().unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&cut).unwrap();
+    file.set_len(len / 2).unwrap();
+    let (_, gone) = packs.pop().unwrap();
+    fs::remove_file(&gone).unwrap();
+    // The next backup of the same files must not deduplicate against what cannot be read.
+    let second = env.backup(&[&src]);
+    restores(&env, &second, &src, "second");
+    // And with the local index rebuilt from the repository alone.
+    fs::remove_dir_all(env.cache()).unwrap();
+    restores(&env, &second, &src, "second-fresh-cache");
+}
