@@ -480,6 +480,18 @@ impl Repository {
         self.open_blob(loc.kind, id, loc.compression, loc.raw_length, loc.base.as_ref(), &sealed)
     }
 
+    /// Reads a blob and verifies it like [`Repository::read_blob`], but keeps it as stored
+    /// (compressed), for sealing again in another repository that shares the id key.
+    ///
+    /// # Errors
+    /// As [`Repository::read_blob`].
+    pub fn read_verified(&self, id: &BlobId) -> Result<blob::VerifiedPayload> {
+        let loc = self.locate(id)?;
+        let path = FileType::Pack.path(&loc.pack.to_hex());
+        let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
+        blob::open_verified(&self.keys, loc.kind, id, loc.compression, loc.raw_length, loc.base.as_ref(), &sealed, self)
+    }
+
     /// Reads a blob like [`Repository::read_blob`], but through a small cache of pack regions
     /// read ahead: for reading a file's chunks in order (`dump`) and delta bases (which a
     /// stream's backup and restore read in pack order), where the next blob is usually in the

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Sender};
 use parking_lot::Mutex;
 
-use super::blob::{seal_blob, seal_delta, Dict};
+use super::blob::{seal_blob, seal_delta, seal_verified, Dict, VerifiedPayload};
 use super::Repository;
 use crate::backend::{Backend, FileType};
 use crate::crypto::{aad, MasterKeys};
@@ -188,6 +188,36 @@ impl<'r> BlobSaver<'r> {
         self.blobs_added.fetch_add(1, Ordering::Relaxed);
         self.bytes_added.fetch_add(raw_length as u64, Ordering::Relaxed);
         self.store_sealed(BlobKind::Data, id, Compression::ZstdDelta, raw, Some(*base), &sealed)
+    }
+
+    /// Seals and packs a [claimed](BlobSaver::claim) blob that was opened and verified in
+    /// another repository sharing this one's id key (`snap copy`), keeping its compression: a
+    /// delta stays a delta of the same base, a blob compressed with a dictionary keeps it. What
+    /// it needs must already be indexed here (format-spec §7.1, §7.2): the dictionary, as a dict
+    /// blob; the base, as a data blob that is not itself a delta.
+    ///
+    /// # Errors
+    /// `Internal` if the payload was verified under another id key or what it needs is not
+    /// indexed here; a failed upload earlier in the session; sealing errors.
+    pub fn store_verified(&self, p: &VerifiedPayload) -> Result<()> {
+        self.check_failed()?;
+        if let Some(base) = p.base() {
+            let usable = self.repo.index().get(base)?.is_some_and(|l| l.kind == BlobKind::Data && l.compression != Compression::ZstdDelta);
+            if !usable {
+                return Err(Error::Internal(format!("delta {} stored before its base {base} was indexed", p.id())));
+            }
+        }
+        if let Some(dict) = p.dict() {
+            let usable = self.repo.index().get(&dict)?.is_some_and(|l| l.kind == BlobKind::Dict && l.compression != Compression::ZstdDict);
+            if !usable {
+                return Err(Error::Internal(format!("blob {} stored before its dictionary {dict} was indexed", p.id())));
+            }
+        }
+        let mut sealed = Vec::with_capacity(p.payload().len() + crate::crypto::OVERHEAD);
+        seal_verified(&self.repo.keys, p, &mut sealed)?;
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.bytes_added.fetch_add(u64::from(p.raw_length()), Ordering::Relaxed);
+        self.store_sealed(p.kind(), p.id(), p.compression(), p.raw_length(), p.base().copied(), &sealed)
     }
 
     /// Packs a blob that is already sealed (prune copies verified blobs this way).
