@@ -14,7 +14,7 @@ mod snapshots;
 mod unlock;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -144,37 +144,14 @@ impl GlobalArgs {
     /// on the terminal. An empty password is refused from every source. Every copy is wiped when
     /// dropped.
     pub fn password(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
-        if let Some(f) = &self.password_file {
-            let text = Zeroizing::new(std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?);
-            return non_empty(first_line(&text), || format!("the first line of password file {} is empty", f.display()));
-        }
-        if let Some(cmd) = &self.password_command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("running password command {cmd:?}"))?;
-            let stdout = Zeroizing::new(out.stdout);
-            if !out.status.success() {
-                bail!("password command {cmd:?} failed with {}", out.status);
-            }
-            return non_empty(first_line(&stdout), || format!("password command {cmd:?} printed nothing on its first line"));
-        }
-        if let Some(p) = &self.env_password.0 {
-            return non_empty(p.clone(), || "SNAP_PASSWORD is set but empty".to_string());
-        }
-        if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
-            bail!("no password given: use --password-file, --password-command or SNAP_PASSWORD (no terminal to ask on)");
-        }
-        let p = Zeroizing::new(rpassword::prompt_password("repository password: ").context("reading password from the terminal")?);
-        if confirm {
-            let again = Zeroizing::new(rpassword::prompt_password("repeat password: ").context("reading password from the terminal")?);
-            if *again != *p {
-                bail!("passwords do not match");
-            }
-        }
-        non_empty(Zeroizing::new(p.as_bytes().to_vec()), || "nothing was typed".to_string())
+        let source = PasswordSource {
+            file: self.password_file.as_deref(),
+            command: self.password_command.as_deref(),
+            env: self.env_password.0.as_ref(),
+            prompt: "repository password: ",
+            missing: "no password given: use --password-file, --password-command or SNAP_PASSWORD (no terminal to ask on)",
+        };
+        source.read(confirm)
     }
 
     /// Opens the repository named by the global options, without a lock and without syncing
@@ -207,6 +184,94 @@ impl GlobalArgs {
     /// Whether to draw progress bars.
     pub fn show_progress(&self) -> bool {
         !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+}
+
+/// Where a password comes from: a file, a command, `SNAP_PASSWORD` (only for the repository of
+/// the global options), or else the terminal with `prompt`.
+struct PasswordSource<'a> {
+    file: Option<&'a Path>,
+    command: Option<&'a str>,
+    env: Option<&'a Zeroizing<Vec<u8>>>,
+    prompt: &'a str,
+    /// The error when none is given and there is no terminal to ask on.
+    missing: &'a str,
+}
+
+impl PasswordSource<'_> {
+    fn read(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(f) = self.file {
+            let text = Zeroizing::new(std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?);
+            return non_empty(first_line(&text), || format!("the first line of password file {} is empty", f.display()));
+        }
+        if let Some(cmd) = self.command {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .with_context(|| format!("running password command {cmd:?}"))?;
+            let stdout = Zeroizing::new(out.stdout);
+            if !out.status.success() {
+                bail!("password command {cmd:?} failed with {}", out.status);
+            }
+            return non_empty(first_line(&stdout), || format!("password command {cmd:?} printed nothing on its first line"));
+        }
+        if let Some(p) = self.env {
+            return non_empty(p.clone(), || "SNAP_PASSWORD is set but empty".to_string());
+        }
+        if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
+            bail!("{}", self.missing);
+        }
+        let p = Zeroizing::new(rpassword::prompt_password(self.prompt).context("reading password from the terminal")?);
+        if confirm {
+            let again = Zeroizing::new(rpassword::prompt_password("repeat password: ").context("reading password from the terminal")?);
+            if *again != *p {
+                bail!("passwords do not match");
+            }
+        }
+        non_empty(Zeroizing::new(p.as_bytes().to_vec()), || "nothing was typed".to_string())
+    }
+}
+
+/// A repository besides the one the global options name (`copy --to`, `init --from`): where it
+/// is, where its password comes from (never `SNAP_PASSWORD`, which is the other one's), and its
+/// cache root (the global one unless given).
+pub struct OtherRepo<'a> {
+    /// `source` or `destination`, for prompts and messages.
+    pub role: &'a str,
+    /// The prefix of its options, `to` or `from` (`--to-password-file`).
+    pub flag: &'a str,
+    pub location: &'a str,
+    pub password_file: Option<&'a Path>,
+    pub password_command: Option<&'a str>,
+    pub cache_dir: Option<&'a Path>,
+}
+
+impl OtherRepo<'_> {
+    /// Opens it without a lock and without syncing its index.
+    pub fn open_unlocked(&self, g: &GlobalArgs) -> Result<Repository> {
+        if self.location.is_empty() {
+            bail!("no {} repository given", self.role);
+        }
+        let backend = Backend::open(self.location, false)?;
+        Repository::probe(&backend)?;
+        let prompt = format!("password of the {} repository {}: ", self.role, self.location);
+        let missing = format!(
+            "no password given for the {} repository {}: use --{}-password-file or --{}-password-command (no terminal to ask on)",
+            self.role, self.location, self.flag, self.flag
+        );
+        let password = PasswordSource { file: self.password_file, command: self.password_command, env: None, prompt: &prompt, missing: &missing }.read(false)?;
+        let cache_root = match self.cache_dir {
+            Some(d) => d.to_path_buf(),
+            None => g.cache_root()?,
+        };
+        let mut repo = Repository::open(backend, &password, &cache_root)?;
+        if !g.quiet {
+            let role = self.role.to_string();
+            repo.on_warning(move |w| eprintln!("snap: warning: {role}: {w}"));
+        }
+        Ok(repo)
     }
 }
 

@@ -113,15 +113,50 @@ impl Repository {
     /// # Errors
     /// As [`Repository::init`]; `Invalid` for chunker sizes out of range.
     pub fn init_with(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, settings: impl FnOnce(&mut RepoConfig)) -> Result<Self> {
+        let keys = MasterKeys::generate().map_err(|e| Error::crypto("master key", "new", e))?;
+        let mut config = RepoConfig::new(new_repository_id()?);
+        settings(&mut config);
+        Self::create(backend, password, kdf, cache_root, keys, config)
+    }
+
+    /// Creates a repository that `snap copy` can copy `src`'s snapshots into: it shares `src`'s
+    /// id key, chunker seed and chunker sizes (so the same content is the same blobs with the
+    /// same ids in both), and has its own encryption key, repository id and password. `settings`
+    /// may change the pack size and compression level, not the chunker sizes.
+    ///
+    /// # Errors
+    /// As [`Repository::init_with`]; `Usage` if `settings` changed the chunker sizes.
+    pub fn init_from(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, src: &Repository, settings: impl FnOnce(&mut RepoConfig)) -> Result<Self> {
+        let keys = MasterKeys::generate_sharing_ids(&src.keys).map_err(|e| Error::crypto("master key", "new", e))?;
+        let mut config = RepoConfig::new(new_repository_id()?);
+        config.chunker_files = src.config.chunker_files;
+        config.chunker_streams = src.config.chunker_streams;
+        settings(&mut config);
+        if config.chunker_files != src.config.chunker_files || config.chunker_streams != src.config.chunker_streams {
+            return Err(Error::Usage(format!("a repository made from {} keeps its chunker sizes; they cannot be changed", src.location())));
+        }
+        Self::create(backend, password, kdf, cache_root, keys, config)
+    }
+
+    /// Whether snapshots of `src` can be copied into this repository blob for blob: both share
+    /// the id key, the chunker seed and the chunker sizes (one was made from the other with
+    /// [`Repository::init_from`], or both from a third).
+    #[must_use]
+    pub fn shares_ids_with(&self, src: &Repository) -> bool {
+        self.keys.shares_ids_with(&src.keys) && self.config.chunker_files == src.config.chunker_files && self.config.chunker_streams == src.config.chunker_streams
+    }
+
+    /// Where the repository lives, as given when it was opened.
+    #[must_use]
+    pub fn location(&self) -> &str {
+        self.backend.location()
+    }
+
+    fn create(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, keys: MasterKeys, config: RepoConfig) -> Result<Self> {
         if !backend.is_empty()? {
             return Err(Error::NotEmpty(backend.location().to_string()));
         }
         kdf.check().map_err(|e| Error::crypto("key", "new", e))?;
-        let keys = MasterKeys::generate().map_err(|e| Error::crypto("master key", "new", e))?;
-        let mut rid = [0u8; 32];
-        crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
-        let mut config = RepoConfig::new(hex::encode(rid));
-        settings(&mut config);
         config.check().map_err(|e| Error::Usage(format!("repository settings: {e}")))?;
         for d in LAYOUT_DIRS {
             backend.create_dir(d)?;
@@ -698,6 +733,13 @@ impl RepoFile for crate::format::PackId {
 }
 impl RepoFile for KeyId {
     const KIND: FileType = FileType::Key;
+}
+
+/// 32 random bytes as hex: a new repository's id.
+fn new_repository_id() -> Result<String> {
+    let mut rid = [0u8; 32];
+    crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
+    Ok(hex::encode(rid))
 }
 
 fn config_error(backend: &Backend, e: DecodeError) -> Error {
