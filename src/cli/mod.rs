@@ -3,6 +3,7 @@
 
 mod backup;
 mod check;
+mod copy;
 mod dump;
 mod forget;
 mod init;
@@ -95,6 +96,8 @@ pub enum Command {
     Prune(prune::Args),
     /// Remove stale locks
     Unlock(unlock::Args),
+    /// Copy snapshots to another repository (made with `snap init --from` this one)
+    Copy(copy::Args),
     /// Rebuild damaged or lost repository metadata
     Repair(repair::Args),
 }
@@ -115,6 +118,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Check(a) => check::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Unlock(a) => unlock::run(g, a),
+        Command::Copy(a) => copy::run(g, a),
         Command::Repair(a) => repair::run(g, a),
     }
 }
@@ -272,6 +276,14 @@ impl OtherRepo<'_> {
             repo.on_warning(move |w| eprintln!("snap: warning: {role}: {w}"));
         }
         Ok(repo)
+    }
+
+    /// Opens it, takes a lock of `kind`, then brings its local index up to date.
+    pub fn open_locked(&self, g: &GlobalArgs, kind: LockKind) -> Result<(Repository, LockGuard)> {
+        let repo = self.open_unlocked(g)?;
+        let guard = repo.lock(kind)?;
+        repo.sync_index()?;
+        Ok((repo, guard))
     }
 }
 

@@ -13,3 +13,4 @@ mod integrity;
 mod trust;
 mod decoders;
 mod hostile_fs;
+mod copy;
