@@ -4,6 +4,7 @@
 mod backup;
 mod check;
 mod config;
+mod copy;
 mod dump;
 mod forget;
 mod init;
@@ -18,7 +19,7 @@ mod status;
 mod unlock;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -100,6 +101,8 @@ pub enum Command {
     Prune(prune::Args),
     /// Remove stale locks
     Unlock(unlock::Args),
+    /// Copy snapshots to another repository (made with `snap init --from` this one)
+    Copy(copy::Args),
     /// Rebuild damaged or lost repository metadata
     Repair(repair::Args),
     /// Work with the server-jobs config file (`config check`)
@@ -128,6 +131,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Check(a) => check::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Unlock(a) => unlock::run(g, a),
+        Command::Copy(a) => copy::run(g, a),
         Command::Repair(a) => repair::run(g, a),
         Command::Config(a) => config::run(g, a),
         Command::Schedule(a) => schedule::run(g, a),
@@ -161,27 +165,14 @@ impl GlobalArgs {
     /// on the terminal. An empty password is refused from every source. Every copy is wiped when
     /// dropped.
     pub fn password(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
-        // File and command follow the library's rules, shared with the config file's sources.
-        if let Some(f) = &self.password_file {
-            return Ok(Secret::File(f.clone()).read()?);
-        }
-        if let Some(cmd) = &self.password_command {
-            return Ok(Secret::Command(cmd.clone()).read()?);
-        }
-        if let Some(p) = &self.env_password.0 {
-            return non_empty(p.clone(), || "SNAP_PASSWORD is set but empty".to_string());
-        }
-        if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
-            bail!("no password given: use --password-file, --password-command or SNAP_PASSWORD (no terminal to ask on)");
-        }
-        let p = Zeroizing::new(rpassword::prompt_password("repository password: ").context("reading password from the terminal")?);
-        if confirm {
-            let again = Zeroizing::new(rpassword::prompt_password("repeat password: ").context("reading password from the terminal")?);
-            if *again != *p {
-                bail!("passwords do not match");
-            }
-        }
-        non_empty(Zeroizing::new(p.as_bytes().to_vec()), || "nothing was typed".to_string())
+        let source = PasswordSource {
+            file: self.password_file.as_deref(),
+            command: self.password_command.as_deref(),
+            env: self.env_password.0.as_ref(),
+            prompt: "repository password: ",
+            missing: "no password given: use --password-file, --password-command or SNAP_PASSWORD (no terminal to ask on)",
+        };
+        source.read(confirm)
     }
 
     /// Opens the repository named by the global options, without a lock and without syncing
@@ -214,6 +205,92 @@ impl GlobalArgs {
     /// Whether to draw progress bars.
     pub fn show_progress(&self) -> bool {
         !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+}
+
+/// Where a password comes from: a file, a command, `SNAP_PASSWORD` (only for the repository of
+/// the global options), or else the terminal with `prompt`.
+struct PasswordSource<'a> {
+    file: Option<&'a Path>,
+    command: Option<&'a str>,
+    env: Option<&'a Zeroizing<Vec<u8>>>,
+    prompt: &'a str,
+    /// The error when none is given and there is no terminal to ask on.
+    missing: &'a str,
+}
+
+impl PasswordSource<'_> {
+    fn read(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+        // File and command follow the library's rules, shared with the config file's sources.
+        if let Some(f) = self.file {
+            return Ok(Secret::File(f.to_path_buf()).read()?);
+        }
+        if let Some(cmd) = self.command {
+            return Ok(Secret::Command(cmd.to_string()).read()?);
+        }
+        if let Some(p) = self.env {
+            return non_empty(p.clone(), || "SNAP_PASSWORD is set but empty".to_string());
+        }
+        if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
+            bail!("{}", self.missing);
+        }
+        let p = Zeroizing::new(rpassword::prompt_password(self.prompt).context("reading password from the terminal")?);
+        if confirm {
+            let again = Zeroizing::new(rpassword::prompt_password("repeat password: ").context("reading password from the terminal")?);
+            if *again != *p {
+                bail!("passwords do not match");
+            }
+        }
+        non_empty(Zeroizing::new(p.as_bytes().to_vec()), || "nothing was typed".to_string())
+    }
+}
+
+/// A repository besides the one the global options name (`copy --to`, `init --from`): where it
+/// is, where its password comes from (never `SNAP_PASSWORD`, which is the other one's), and its
+/// cache root (the global one unless given).
+pub struct OtherRepo<'a> {
+    /// `source` or `destination`, for prompts and messages.
+    pub role: &'a str,
+    /// The prefix of its options, `to` or `from` (`--to-password-file`).
+    pub flag: &'a str,
+    pub location: &'a str,
+    pub password_file: Option<&'a Path>,
+    pub password_command: Option<&'a str>,
+    pub cache_dir: Option<&'a Path>,
+}
+
+impl OtherRepo<'_> {
+    /// Opens it without a lock and without syncing its index.
+    pub fn open_unlocked(&self, g: &GlobalArgs) -> Result<Repository> {
+        if self.location.is_empty() {
+            bail!("no {} repository given", self.role);
+        }
+        let backend = Backend::open(self.location, false)?;
+        Repository::probe(&backend)?;
+        let prompt = format!("password of the {} repository {}: ", self.role, self.location);
+        let missing = format!(
+            "no password given for the {} repository {}: use --{}-password-file or --{}-password-command (no terminal to ask on)",
+            self.role, self.location, self.flag, self.flag
+        );
+        let password = PasswordSource { file: self.password_file, command: self.password_command, env: None, prompt: &prompt, missing: &missing }.read(false)?;
+        let cache_root = match self.cache_dir {
+            Some(d) => d.to_path_buf(),
+            None => g.cache_root()?,
+        };
+        let mut repo = Repository::open(backend, &password, &cache_root)?;
+        if !g.quiet {
+            let role = self.role.to_string();
+            repo.on_warning(move |w| eprintln!("snap: warning: {role}: {w}"));
+        }
+        Ok(repo)
+    }
+
+    /// Opens it, takes a lock of `kind`, then brings its local index up to date.
+    pub fn open_locked(&self, g: &GlobalArgs, kind: LockKind) -> Result<(Repository, LockGuard)> {
+        let repo = self.open_unlocked(g)?;
+        let guard = repo.lock(kind)?;
+        repo.sync_index()?;
+        Ok((repo, guard))
     }
 }
 

@@ -130,6 +130,34 @@ impl MasterKeys {
         Ok(Self::from_parts(e, i, seed))
     }
 
+    /// Fresh secrets for a repository that shares `other`'s id key and chunker seed but has an
+    /// encryption key of its own (`snap init --from`): the same content then cuts into the same
+    /// blobs with the same ids in both, so blobs copied between them keep their ids and
+    /// deduplicate, while neither repository's files open with the other's keys.
+    ///
+    /// # Errors
+    /// The OS random source failed.
+    pub fn generate_sharing_ids(other: &Self) -> Result<Self, CryptoError> {
+        let mut e = [0u8; 32];
+        random_bytes(&mut e)?;
+        Ok(Self::from_parts(e, other.id_key, other.chunker_seed))
+    }
+
+    /// Whether `other` has the same id key and chunker seed, compared in constant time: then a
+    /// blob verified under one set of keys is verified under the other too.
+    #[must_use]
+    pub fn shares_ids_with(&self, other: &Self) -> bool {
+        let mut diff = 0u8;
+        for (a, b) in self.id_key.iter().zip(other.id_key.iter()) {
+            diff |= a ^ b;
+        }
+        for (a, b) in self.chunker_seed.to_le_bytes().iter().zip(other.chunker_seed.to_le_bytes().iter()) {
+            diff |= a ^ b;
+        }
+        // black_box keeps the compiler from turning the fold into an early exit.
+        std::hint::black_box(diff) == 0
+    }
+
     #[must_use]
     pub fn from_parts(encryption: [u8; 32], id_key: [u8; 32], chunker_seed: u64) -> Self {
         Self { cipher: XChaCha20Poly1305::new(Key::from_slice(&encryption)), encryption, id_key, chunker_seed }
@@ -266,6 +294,23 @@ mod tests {
         let a = k.seal(b"", b"same").unwrap_or_default();
         let b = k.seal(b"", b"same").unwrap_or_default();
         assert_ne!(a[..NONCE_LEN], b[..NONCE_LEN]);
+    }
+
+    #[test]
+    fn sharing_ids_keeps_ids_and_changes_the_encryption_key() {
+        let src = MasterKeys::generate().unwrap();
+        let dst = MasterKeys::generate_sharing_ids(&src).unwrap();
+        assert!(dst.shares_ids_with(&src) && src.shares_ids_with(&dst));
+        assert_eq!(dst.blob_id(b"chunk"), src.blob_id(b"chunk"));
+        assert_eq!(dst.chunker_seed(), src.chunker_seed());
+        assert_ne!(dst.encryption, src.encryption);
+        let sealed = src.seal(aad::INDEX, b"index").unwrap();
+        assert_eq!(dst.open(aad::INDEX, &sealed), Err(CryptoError::Auth));
+        assert!(!MasterKeys::generate().unwrap().shares_ids_with(&src));
+        // Either half differing is enough.
+        assert!(!MasterKeys::from_parts([1; 32], [2; 32], 3).shares_ids_with(&MasterKeys::from_parts([1; 32], [2; 32], 5)));
+        assert!(!MasterKeys::from_parts([1; 32], [2; 32], 3).shares_ids_with(&MasterKeys::from_parts([1; 32], [4; 32], 3)));
+        assert!(MasterKeys::from_parts([1; 32], [2; 32], 3).shares_ids_with(&MasterKeys::from_parts([9; 32], [2; 32], 3)));
     }
 
     #[test]

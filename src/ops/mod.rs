@@ -4,6 +4,7 @@
 pub mod adopt;
 pub mod backup;
 pub mod check;
+pub mod copy;
 pub mod dictionary;
 pub mod dump;
 pub mod forget;

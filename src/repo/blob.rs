@@ -200,9 +200,107 @@ pub fn open_blob(
     refs: &dyn References,
 ) -> Result<Vec<u8>> {
     let payload = keys.open(&blob_aad(kind, id), sealed).map_err(|e| Error::crypto("blob", id, e))?;
-    let plain = match comp {
-        Compression::None => payload,
-        Compression::Zstd => frame::decompress(&payload, raw_len, None).map_err(|e| Error::corrupt("blob", id, e))?,
+    let plain = match decode_payload(id, comp, raw_len, base, &payload, refs)? {
+        Some(p) => p,
+        None => payload,
+    };
+    verify_plain(keys, id, raw_len, &plain)?;
+    Ok(plain)
+}
+
+/// A blob's stored payload (the `encoded` bytes of format-spec §7: compressed, not sealed),
+/// opened and verified: it decoded to exactly `raw_length` bytes whose keyed id is `id`. Only
+/// [`open_verified`] makes one, so a payload can be sealed again under another repository's
+/// encryption key (`snap copy`) without ever storing bytes that were not authenticated and
+/// checked against their id.
+#[derive(Debug)]
+pub struct VerifiedPayload {
+    kind: BlobKind,
+    id: BlobId,
+    compression: Compression,
+    raw_length: u32,
+    base: Option<BlobId>,
+    payload: Vec<u8>,
+    /// Which id key verified it ([`ids_tag`]): the payload is verified for any repository whose
+    /// keys give the same tag, and for no other.
+    ids_tag: BlobId,
+}
+
+impl VerifiedPayload {
+    #[must_use]
+    pub fn kind(&self) -> BlobKind {
+        self.kind
+    }
+    #[must_use]
+    pub fn id(&self) -> &BlobId {
+        &self.id
+    }
+    #[must_use]
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+    /// The plaintext length.
+    #[must_use]
+    pub fn raw_length(&self) -> u32 {
+        self.raw_length
+    }
+    /// A delta's base.
+    #[must_use]
+    pub fn base(&self) -> Option<&BlobId> {
+        self.base.as_ref()
+    }
+    /// The encoded bytes, as they are sealed.
+    #[must_use]
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+    /// The dictionary a [`Compression::ZstdDict`] payload names.
+    #[must_use]
+    pub fn dict(&self) -> Option<BlobId> {
+        if self.compression != Compression::ZstdDict {
+            return None;
+        }
+        self.payload.get(..ID_LEN).and_then(BlobId::from_slice)
+    }
+    /// Whether `keys` give blob ids the way the keys that verified this payload do.
+    #[must_use]
+    pub fn verified_for(&self, keys: &MasterKeys) -> bool {
+        ids_tag(keys) == self.ids_tag
+    }
+}
+
+/// A value that tells id keys apart without revealing them: the keyed id of a fixed string.
+fn ids_tag(keys: &MasterKeys) -> BlobId {
+    keys.blob_id(b"snap/ids-tag/v1")
+}
+
+/// Opens a stored blob like [`open_blob`] and keeps its encoded payload, verified.
+///
+/// # Errors
+/// As [`open_blob`].
+#[allow(clippy::too_many_arguments)]
+pub fn open_verified(
+    keys: &MasterKeys,
+    kind: BlobKind,
+    id: &BlobId,
+    comp: Compression,
+    raw_len: u32,
+    base: Option<&BlobId>,
+    sealed: &[u8],
+    refs: &dyn References,
+) -> Result<VerifiedPayload> {
+    let payload = keys.open(&blob_aad(kind, id), sealed).map_err(|e| Error::crypto("blob", id, e))?;
+    let decoded = decode_payload(id, comp, raw_len, base, &payload, refs)?;
+    verify_plain(keys, id, raw_len, decoded.as_deref().unwrap_or(&payload))?;
+    Ok(VerifiedPayload { kind, id: *id, compression: comp, raw_length: raw_len, base: base.copied(), payload, ids_tag: ids_tag(keys) })
+}
+
+/// Decompresses an opened payload; `None` when it is stored as is (the payload is the
+/// plaintext).
+fn decode_payload(id: &BlobId, comp: Compression, raw_len: u32, base: Option<&BlobId>, payload: &[u8], refs: &dyn References) -> Result<Option<Vec<u8>>> {
+    Ok(Some(match comp {
+        Compression::None => return Ok(None),
+        Compression::Zstd => frame::decompress(payload, raw_len, None).map_err(|e| Error::corrupt("blob", id, e))?,
         Compression::ZstdDict => {
             let (dict_id, framed) = payload.split_at_checked(ID_LEN).ok_or_else(|| Error::corrupt("blob", id, "too short to name its dictionary"))?;
             let dict_id = BlobId::from_slice(dict_id).ok_or_else(|| Error::corrupt("blob", id, "bad dictionary id"))?;
@@ -211,17 +309,33 @@ pub fn open_blob(
         }
         Compression::ZstdDelta => {
             let base = base.ok_or_else(|| Error::corrupt("blob", id, "a delta without a base"))?;
-            frame::undelta(&payload, raw_len, &refs.base(base)?).map_err(|e| Error::corrupt("blob", id, e))?
+            frame::undelta(payload, raw_len, &refs.base(base)?).map_err(|e| Error::corrupt("blob", id, e))?
         }
-    };
+    }))
+}
+
+/// Checks a blob's plaintext against the length the index gives and against its id.
+fn verify_plain(keys: &MasterKeys, id: &BlobId, raw_len: u32, plain: &[u8]) -> Result<()> {
     if plain.len() != raw_len as usize {
         return Err(Error::corrupt("blob", id, format!("{} bytes, index says {raw_len}", plain.len())));
     }
-    let actual = keys.blob_id(&plain);
+    let actual = keys.blob_id(plain);
     if actual != *id {
         return Err(Error::corrupt("blob", id, format!("content hashes to {}", actual.short())));
     }
-    Ok(plain)
+    Ok(())
+}
+
+/// Seals a verified payload under `keys` (which must give the same ids; see
+/// [`VerifiedPayload::verified_for`]).
+///
+/// # Errors
+/// `Internal` if `keys` give other ids; the random source failed.
+pub fn seal_verified(keys: &MasterKeys, p: &VerifiedPayload, out: &mut Vec<u8>) -> Result<()> {
+    if !p.verified_for(keys) {
+        return Err(Error::Internal(format!("blob {} was verified under another id key", p.id)));
+    }
+    keys.seal_into(&blob_aad(p.kind, &p.id), &p.payload, out).map_err(|e| Error::crypto("blob", p.id, e))
 }
 
 /// Trains a zstd dictionary of at most `max_size` bytes on `samples`. `None` when zstd cannot
@@ -386,6 +500,33 @@ mod tests {
         assert!(!usable_base(&base));
         assert!(delta(&records(1, 10), 3, &base, 10_000).is_none());
         assert!(delta(&records(1, 10), 3, &base[4..], 10_000).is_some());
+    }
+
+    #[test]
+    fn a_verified_payload_is_sealed_again_only_for_keys_with_the_same_ids() {
+        let src = MasterKeys::from_parts([1; 32], [2; 32], 3);
+        let dst = MasterKeys::generate_sharing_ids(&src).unwrap();
+        let data = records(9, 300);
+        let id = src.blob_id(&data);
+        let mut sealed = Vec::new();
+        let comp = seal_blob(&src, BlobKind::Data, &id, &data, 3, None, &mut sealed).unwrap();
+        assert_eq!(comp, Compression::Zstd);
+        let p = open_verified(&src, BlobKind::Data, &id, comp, data.len() as u32, None, &sealed, &NO_REFS).unwrap();
+        assert!(p.payload().len() < data.len(), "kept compressed");
+        let mut again = Vec::new();
+        seal_verified(&dst, &p, &mut again).unwrap();
+        assert_eq!(open_blob(&dst, BlobKind::Data, &id, comp, data.len() as u32, None, &again, &NO_REFS).unwrap(), data);
+        // Under keys with another id key the payload is not verified, and is not sealed.
+        let other = MasterKeys::from_parts([1; 32], [7; 32], 3);
+        assert!(matches!(seal_verified(&other, &p, &mut Vec::new()), Err(Error::Internal(_))));
+        // A damaged or lying blob never becomes a verified payload.
+        let mut bad = sealed.clone();
+        bad[30] ^= 1;
+        assert!(matches!(open_verified(&src, BlobKind::Data, &id, comp, data.len() as u32, None, &bad, &NO_REFS), Err(Error::Crypto { .. })));
+        let liar = BlobId([5; 32]);
+        let mut forged = Vec::new();
+        let comp = seal_blob(&src, BlobKind::Data, &liar, &data, 3, None, &mut forged).unwrap();
+        assert!(matches!(open_verified(&src, BlobKind::Data, &liar, comp, data.len() as u32, None, &forged, &NO_REFS), Err(Error::Corrupt { .. })));
     }
 
     #[test]

@@ -24,6 +24,9 @@ use crate::format::tree::{decode_list, Content, Node, Tree};
 use crate::format::{BlobId, DecodeError, IndexId, KeyId, SnapshotId};
 use crate::index::{BlobLocation, LocalIndex};
 
+/// Packs storage holds, with their sizes, once listed (packs written since are added).
+type StoredPacks = Arc<parking_lot::RwLock<Option<HashMap<crate::format::PackId, u64>>>>;
+
 /// Index files read in parallel per step of [`Repository::sync_index`].
 const SYNC_BATCH: usize = 64;
 
@@ -43,7 +46,7 @@ pub struct Repository {
     /// The packs storage holds, with their sizes, when [`Repository::learn_stored_packs`] was
     /// called: a blob the index places in a pack that is gone or too short is then not
     /// readable, and a backup stores it again instead of deduplicating against it.
-    stored_packs: parking_lot::RwLock<Option<HashMap<crate::format::PackId, u64>>>,
+    stored_packs: StoredPacks,
     /// Where warnings go: things skipped or tolerated that lose nothing but deserve a look.
     warnings: Warnings,
 }
@@ -120,15 +123,50 @@ impl Repository {
     /// # Errors
     /// As [`Repository::init`]; `Invalid` for chunker sizes out of range.
     pub fn init_with(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, settings: impl FnOnce(&mut RepoConfig)) -> Result<Self> {
+        let keys = MasterKeys::generate().map_err(|e| Error::crypto("master key", "new", e))?;
+        let mut config = RepoConfig::new(new_repository_id()?);
+        settings(&mut config);
+        Self::create(backend, password, kdf, cache_root, keys, config)
+    }
+
+    /// Creates a repository that `snap copy` can copy `src`'s snapshots into: it shares `src`'s
+    /// id key, chunker seed and chunker sizes (so the same content is the same blobs with the
+    /// same ids in both), and has its own encryption key, repository id and password. `settings`
+    /// may change the pack size and compression level, not the chunker sizes.
+    ///
+    /// # Errors
+    /// As [`Repository::init_with`]; `Usage` if `settings` changed the chunker sizes.
+    pub fn init_from(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, src: &Repository, settings: impl FnOnce(&mut RepoConfig)) -> Result<Self> {
+        let keys = MasterKeys::generate_sharing_ids(&src.keys).map_err(|e| Error::crypto("master key", "new", e))?;
+        let mut config = RepoConfig::new(new_repository_id()?);
+        config.chunker_files = src.config.chunker_files;
+        config.chunker_streams = src.config.chunker_streams;
+        settings(&mut config);
+        if config.chunker_files != src.config.chunker_files || config.chunker_streams != src.config.chunker_streams {
+            return Err(Error::Usage(format!("a repository made from {} keeps its chunker sizes; they cannot be changed", src.location())));
+        }
+        Self::create(backend, password, kdf, cache_root, keys, config)
+    }
+
+    /// Whether snapshots of `src` can be copied into this repository blob for blob: both share
+    /// the id key, the chunker seed and the chunker sizes (one was made from the other with
+    /// [`Repository::init_from`], or both from a third).
+    #[must_use]
+    pub fn shares_ids_with(&self, src: &Repository) -> bool {
+        self.keys.shares_ids_with(&src.keys) && self.config.chunker_files == src.config.chunker_files && self.config.chunker_streams == src.config.chunker_streams
+    }
+
+    /// Where the repository lives, as given when it was opened.
+    #[must_use]
+    pub fn location(&self) -> &str {
+        self.backend.location()
+    }
+
+    fn create(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, keys: MasterKeys, config: RepoConfig) -> Result<Self> {
         if !backend.is_empty()? {
             return Err(Error::NotEmpty(backend.location().to_string()));
         }
         kdf.check().map_err(|e| Error::crypto("key", "new", e))?;
-        let keys = MasterKeys::generate().map_err(|e| Error::crypto("master key", "new", e))?;
-        let mut rid = [0u8; 32];
-        crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
-        let mut config = RepoConfig::new(hex::encode(rid));
-        settings(&mut config);
         config.check().map_err(|e| Error::Usage(format!("repository settings: {e}")))?;
         for d in LAYOUT_DIRS {
             backend.create_dir(d)?;
@@ -183,7 +221,7 @@ impl Repository {
     fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
         let index = LocalIndex::open_or_private(&cache_dir)?;
-        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), stored_packs: parking_lot::RwLock::new(None), warnings: Warnings::default() })
+        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), stored_packs: Arc::new(parking_lot::RwLock::new(None)), warnings: Warnings::default() })
     }
 
     /// Takes a repository lock, held until the guard is dropped.
@@ -526,6 +564,18 @@ impl Repository {
         self.open_blob(loc.kind, id, loc.compression, loc.raw_length, loc.base.as_ref(), &sealed)
     }
 
+    /// Reads a blob and verifies it like [`Repository::read_blob`], but keeps it as stored
+    /// (compressed), for sealing again in another repository that shares the id key.
+    ///
+    /// # Errors
+    /// As [`Repository::read_blob`].
+    pub fn read_verified(&self, id: &BlobId) -> Result<blob::VerifiedPayload> {
+        let loc = self.locate(id)?;
+        let path = FileType::Pack.path(&loc.pack.to_hex());
+        let sealed = self.backend.read_range(&path, u64::from(loc.offset), u64::from(loc.length))?;
+        blob::open_verified(&self.keys, loc.kind, id, loc.compression, loc.raw_length, loc.base.as_ref(), &sealed, self)
+    }
+
     /// Reads a blob like [`Repository::read_blob`], but through a small cache of pack regions
     /// read ahead: for reading a file's chunks in order (`dump`) and delta bases (which a
     /// stream's backup and restore read in pack order), where the next blob is usually in the
@@ -732,6 +782,13 @@ impl RepoFile for crate::format::PackId {
 }
 impl RepoFile for KeyId {
     const KIND: FileType = FileType::Key;
+}
+
+/// 32 random bytes as hex: a new repository's id.
+fn new_repository_id() -> Result<String> {
+    let mut rid = [0u8; 32];
+    crate::crypto::random_bytes(&mut rid).map_err(|e| Error::crypto("repository id", "new", e))?;
+    Ok(hex::encode(rid))
 }
 
 fn config_error(backend: &Backend, e: DecodeError) -> Error {

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Sender};
 use parking_lot::Mutex;
 
-use super::blob::{seal_blob, seal_delta, Dict};
+use super::blob::{seal_blob, seal_delta, seal_verified, Dict, VerifiedPayload};
 use super::Repository;
 use crate::backend::{Backend, FileType};
 use crate::crypto::{aad, MasterKeys};
@@ -88,13 +88,15 @@ impl<'r> BlobSaver<'r> {
                 let backend = repo.backend.clone();
                 let keys = repo.keys.clone();
                 let shared = Arc::clone(&shared);
+                let stored = Arc::clone(&repo.stored_packs);
                 std::thread::spawn(move || {
                     for up in rx {
                         if shared.error.lock().is_some() {
                             continue;
                         }
                         match write_pack(&backend, &keys, up) {
-                            Ok(p) => {
+                            Ok((p, size)) => {
+                                note_stored(&stored, &p, size);
                                 shared.packs.fetch_add(1, Ordering::Relaxed);
                                 shared.pending.lock().push(p);
                             }
@@ -190,6 +192,36 @@ impl<'r> BlobSaver<'r> {
         self.store_sealed(BlobKind::Data, id, Compression::ZstdDelta, raw, Some(*base), &sealed)
     }
 
+    /// Seals and packs a [claimed](BlobSaver::claim) blob that was opened and verified in
+    /// another repository sharing this one's id key (`snap copy`), keeping its compression: a
+    /// delta stays a delta of the same base, a blob compressed with a dictionary keeps it. What
+    /// it needs must already be indexed here (format-spec §7.1, §7.2): the dictionary, as a dict
+    /// blob; the base, as a data blob that is not itself a delta.
+    ///
+    /// # Errors
+    /// `Internal` if the payload was verified under another id key or what it needs is not
+    /// indexed here; a failed upload earlier in the session; sealing errors.
+    pub fn store_verified(&self, p: &VerifiedPayload) -> Result<()> {
+        self.check_failed()?;
+        if let Some(base) = p.base() {
+            let usable = self.repo.index().get(base)?.is_some_and(|l| l.kind == BlobKind::Data && l.compression != Compression::ZstdDelta);
+            if !usable {
+                return Err(Error::Internal(format!("delta {} stored before its base {base} was indexed", p.id())));
+            }
+        }
+        if let Some(dict) = p.dict() {
+            let usable = self.repo.index().get(&dict)?.is_some_and(|l| l.kind == BlobKind::Dict && l.compression != Compression::ZstdDict);
+            if !usable {
+                return Err(Error::Internal(format!("blob {} stored before its dictionary {dict} was indexed", p.id())));
+            }
+        }
+        let mut sealed = Vec::with_capacity(p.payload().len() + crate::crypto::OVERHEAD);
+        seal_verified(&self.repo.keys, p, &mut sealed)?;
+        self.blobs_added.fetch_add(1, Ordering::Relaxed);
+        self.bytes_added.fetch_add(u64::from(p.raw_length()), Ordering::Relaxed);
+        self.store_sealed(p.kind(), p.id(), p.compression(), p.raw_length(), p.base().copied(), &sealed)
+    }
+
     /// Packs a blob that is already sealed (prune copies verified blobs this way).
     ///
     /// # Errors
@@ -231,7 +263,8 @@ impl<'r> BlobSaver<'r> {
         let length = u32::try_from(buf.len()).map_err(|_| Error::Internal(format!("blob {id} is too large")))?;
         self.bytes_stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
         let entries = vec![PackEntry { kind, compression, id, offset: 0, length, raw_length, base: None }];
-        let pack = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
+        let (pack, size) = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
+        note_stored(&self.repo.stored_packs, &pack, size);
         self.shared.packs.fetch_add(1, Ordering::Relaxed);
         let file = IndexFile { supersedes: Vec::new(), packs: vec![pack] };
         let index_id = IndexId(self.repo.save_sealed(FileType::Index, aad::INDEX, &file.encode())?);
@@ -319,7 +352,15 @@ impl Drop for BlobSaver<'_> {
 }
 
 /// Appends the sealed header and its length, names the pack by its hash and stores it.
-fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<IndexPack> {
+/// Tells the repository's view of storage (when it has one) that a pack now exists.
+fn note_stored(stored: &super::StoredPacks, pack: &IndexPack, size: u64) {
+    if let Some(m) = stored.write().as_mut() {
+        m.insert(pack.id, size);
+    }
+}
+
+/// Seals the header, writes the pack; returns its index entry and its size.
+fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<(IndexPack, u64)> {
     let Upload { mut buf, entries } = up;
     let header = encode_pack_header(&entries);
     let before = buf.len();
@@ -327,6 +368,7 @@ fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<IndexP
     let hlen = u32::try_from(buf.len() - before).map_err(|_| Error::Internal("pack header too large".into()))?;
     buf.extend_from_slice(&hlen.to_le_bytes());
     let id = PackId(storage_hash(&buf));
+    let size = buf.len() as u64;
     backend.write(&FileType::Pack.path(&id.to_hex()), buf)?;
-    Ok(IndexPack { id, entries })
+    Ok((IndexPack { id, entries }, size))
 }

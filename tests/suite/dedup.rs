@@ -203,7 +203,7 @@ fn compressible_data_is_compressed_and_random_is_not() {
 
 /// Chat-like rows: words from a vocabulary of a few thousand, so any one 8 KiB chunk repeats
 /// little of itself while the whole dump repeats a lot, as a real table does.
-fn chat_rows(rows: std::ops::Range<u64>, edit_every: u64) -> Vec<u8> {
+pub(crate) fn chat_rows(rows: std::ops::Range<u64>, edit_every: u64) -> Vec<u8> {
     let vocab: Vec<String> =
         (0..3000u64).map(|w| pseudo_random(5 + (w % 8) as usize, 1_000 + w).iter().map(|b| char::from(b'a' + b % 26)).collect()).collect();
     let mut out = Vec::new();

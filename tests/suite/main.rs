@@ -15,3 +15,4 @@ mod decoders;
 mod hostile_fs;
 mod jobconfig;
 mod jobs;
+mod copy;
