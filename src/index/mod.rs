@@ -239,7 +239,11 @@ impl LocalIndex {
         let packs = self.cf(CF_PACKS)?;
         let mut batch = WriteBatch::default();
         for p in &file.packs {
-            batch.put_cf(packs, p.id.0, []);
+            // The size the pack file must have: its blobs, its sealed header, the length word.
+            let header = crate::format::pack::encode_pack_header(&p.entries).len();
+            let blobs_len = p.entries.iter().map(|e| u64::from(e.offset) + u64::from(e.length)).max().unwrap_or(0);
+            let size = blobs_len + (header + crate::crypto::OVERHEAD + 4) as u64;
+            batch.put_cf(packs, p.id.0, size.to_le_bytes());
             for e in &p.entries {
                 batch.put_cf(blobs, e.id.0, BlobLocation::new(p.id, e).encode());
                 if e.kind == BlobKind::Dict {
@@ -284,6 +288,16 @@ impl LocalIndex {
     pub fn has_pack(&self, id: &PackId) -> Result<bool> {
         let cf = self.cf(CF_PACKS)?;
         Ok(self.db()?.get_pinned_cf(cf, id.0).map_err(|e| self.err(e))?.is_some())
+    }
+
+    /// The exact size pack `id` has in storage according to the index files that name it (its
+    /// blobs, its sealed header, the length word); `None` when unknown.
+    ///
+    /// # Errors
+    /// RocksDB read errors.
+    pub fn pack_size(&self, id: &PackId) -> Result<Option<u64>> {
+        let cf = self.cf(CF_PACKS)?;
+        Ok(self.db()?.get_pinned_cf(cf, id.0).map_err(|e| self.err(e))?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_le_bytes))
     }
 
     /// A decoded tree's plaintext, if cached.

@@ -536,8 +536,17 @@ impl Repository {
 
     /// Whether `loc` lies within a pack storage holds, as far as [`Repository::learn_stored_packs`]
     /// knows (always true when it was not called).
+    ///
+    /// A pack whose listed size differs from the size its index entries give (a pack file
+    /// replaced by another, cut, or extended) counts as not whole.
     fn in_stored_pack(&self, loc: &BlobLocation) -> bool {
-        self.stored_packs.read().as_ref().is_none_or(|packs| packs.get(&loc.pack).is_some_and(|&size| size >= u64::from(loc.offset) + u64::from(loc.length)))
+        let guard = self.stored_packs.read();
+        let Some(packs) = guard.as_ref() else { return true };
+        let Some(&listed) = packs.get(&loc.pack) else { return false };
+        match self.index.pack_size(&loc.pack) {
+            Ok(Some(expected)) => listed == expected,
+            _ => listed >= u64::from(loc.offset) + u64::from(loc.length),
+        }
     }
 
     /// Lists the packs in storage with their sizes (one listing), so that from now on

@@ -418,3 +418,24 @@ fn a_backup_stores_again_what_the_index_places_in_a_missing_or_cut_pack() {
     fs::remove_dir_all(env.cache()).unwrap();
     restores(&env, &second, &src, "second-fresh-cache");
 }
+
+#[test]
+fn a_backup_does_not_trust_a_pack_file_swapped_for_another() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.bin"), &pseudo_random(2 << 20, 43));
+    write(&src.join("small.txt"), b"tree and data packs differ in size\n");
+    env.backup(&[&src]);
+    let mut packs: Vec<(u64, PathBuf)> = files_in(&env.repo().join("data")).into_iter().map(|p| (fs::metadata(&p).unwrap().len(), p)).collect();
+    packs.sort();
+    assert!(packs.len() >= 2 && packs[0].0 != packs[packs.len() - 1].0, "{packs:?}");
+    // The smallest (metadata) and the largest (data) pack trade contents under their names:
+    // every index entry still points inside a file, but no file is what its name says.
+    let (small, big) = (packs[0].1.clone(), packs[packs.len() - 1].1.clone());
+    let tmp = env.path().join("swap");
+    fs::rename(&small, &tmp).unwrap();
+    fs::rename(&big, &small).unwrap();
+    fs::rename(&tmp, &big).unwrap();
+    let second = env.backup(&[&src]);
+    restores(&env, &second, &src, "after-swap");
+}
