@@ -18,7 +18,8 @@ use super::GlobalArgs;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Order of a run: the job's lock; `before` hooks (one failing stops the run); one \
 snapshot of every path and every database dump; `after` hooks (always, once the run started); \
-retention per repository; the check; then `on_success` or `on_error`. Hooks run with `sh -c`; \
+retention in the job's repository; for each `copy_to` repository the snapshots it lacks, then \
+its own retention; the check; then `on_success` or `on_error`. Hooks run with `sh -c`; \
 {job}, {snapshot}, {repository} and {error} are replaced by their shell-quoted values, which are \
 also in SNAP_JOB, SNAP_SNAPSHOT, SNAP_REPOSITORY_NAME and SNAP_ERROR.")]
 pub struct Args {

@@ -1,7 +1,8 @@
 //! `snap run JOB`: one job from start to end, in a fixed order — take the job's lock, `before`
 //! hooks, one snapshot of every path and every database dump, `after` hooks (always, once the
-//! run started), retention per repository, the off-site copies, the check, then `on_success` or
-//! `on_error` — each step timed, and the outcome recorded for `snap status` and Prometheus.
+//! run started), retention in the job's repository, then for each off-site repository the copy
+//! of what it lacks and its own retention, the check, then `on_success` or `on_error` — each step
+//! timed, and the outcome recorded for `snap status` and Prometheus.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -17,6 +18,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::ops::backup::{backup, BackupOptions, BackupOutcome, Progress};
 use crate::ops::check::{check, CheckProgress};
+use crate::ops::copy::{copy, CopyOptions, CopyProgress};
 use crate::ops::forget::{forget, ForgetOptions, GroupBy};
 use crate::ops::prune::{prune, PruneOptions};
 use crate::ops::select::SnapshotFilter;
@@ -141,8 +143,22 @@ pub fn run_job(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
     if let Err(e) = steps.step("after", || run_hooks("after", &job.after, &vars)) {
         error.get_or_insert(e);
     }
+    // Retention here first, then each off-site copy gets what it lacks of the job's snapshots
+    // and keeps its own policy.
     if error.is_none() {
         if let Err(e) = steps.step("retention", || retention_step(config, job, opts, &job.repository)) {
+            error = Some(e);
+        }
+    }
+    for target in &job.copy_to {
+        if error.is_some() {
+            break;
+        }
+        if let Err(e) = steps.step(&format!("copy to {target}"), || copy_step(config, job, opts, target)) {
+            error = Some(e);
+            break;
+        }
+        if let Err(e) = steps.step(&format!("retention {target}"), || retention_step(config, job, opts, target)) {
             error = Some(e);
         }
     }
@@ -240,6 +256,14 @@ fn retention_step(config: &Config, job: &JobSpec, opts: &RunOptions, name: &str)
         prune(&repo, &PruneOptions::default(), &lock)?;
     }
     Ok(())
+}
+
+/// Copies the job's snapshots that repository `target` lacks into it.
+fn copy_step(config: &Config, job: &JobSpec, opts: &RunOptions, target: &str) -> Result<()> {
+    let (src, _src_lock) = open_repository(repository(config, &job.repository)?, LockKind::Shared, &opts.cache_root)?;
+    let (dst, dst_lock) = open_repository(repository(config, target)?, LockKind::Shared, &opts.cache_root)?;
+    let copts = CopyOptions { snapshots: Vec::new(), filter: SnapshotFilter { jobs: vec![job.name.clone()], ..SnapshotFilter::default() }, dry_run: false };
+    copy(&src, &dst, &copts, &dst_lock, &CopyProgress::default()).map(|_| ())
 }
 
 /// The job's check of its main repository.

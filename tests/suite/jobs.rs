@@ -222,3 +222,48 @@ fn retention_keeps_exactly_the_policy_among_the_jobs_own_snapshots() {
     let listed = job.env.snap(["snapshots", "--json", "--job", "app"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn forty_days_of_runs_keep_three_days_here_and_thirty_off_site() {
+    let job = Job::new("copy_to = [\"offsite\"]\nretention.local = { keep_daily = 3 }\nretention.offsite = { keep_daily = 30 }", "");
+    let offsite = job.env.path().join("offsite");
+    let pass2 = job.env.path().join("password2");
+    std::fs::write(&pass2, "another password\n").unwrap();
+    let init = job
+        .env
+        .cmd()
+        .args(["-r", &s(&offsite), "--password-file", &s(&pass2), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1", "--from", &s(&job.env.repo())])
+        .arg("--from-password-file")
+        .arg(job.env.path().join("password"))
+        .output()
+        .unwrap();
+    expect_code(&init.into(), 0, "init --from");
+    let text = std::fs::read_to_string(&job.config).unwrap()
+        + &format!("\n[repository.offsite]\nurl = \"{}\"\npassword_file = \"{}\"\n", s(&offsite), s(&pass2));
+    std::fs::write(&job.config, text).unwrap();
+    let start = jiff::civil::date(2026, 1, 1);
+    for day in 0..40 {
+        let date = start.checked_add(jiff::Span::new().days(day)).unwrap();
+        write(&job.src.join("data/day.txt"), format!("{date}\n").as_bytes());
+        let run = job.run(&["run", "app", "--time", &format!("{date} 02:30:00")]);
+        expect_code(&run, 0, &format!("run of {date}"));
+    }
+    let days = |env_args: &[&str]| -> Vec<String> {
+        let mut c = job.env.cmd();
+        c.args(env_args).args(["snapshots", "--json", "--job", "app"]);
+        let run: Run = c.output().unwrap().into();
+        let mut d: Vec<String> = run.json().as_array().unwrap().iter().map(|s| s["time"].as_str().unwrap()[..10].to_string()).collect();
+        d.sort();
+        d
+    };
+    let expected = |from: i64| -> Vec<String> { (from..40).map(|d| start.checked_add(jiff::Span::new().days(d)).unwrap().to_string()).collect() };
+    assert_eq!(days(&[]), expected(37), "local keeps the last 3 days");
+    assert_eq!(days(&["-r", &s(&offsite), "--password-file", &s(&pass2)]), expected(10), "off-site keeps the last 30 days");
+    // The off-site copy restores with its own password alone.
+    let target = job.env.path().join("from-offsite");
+    let run: Run = job.env.cmd().args(["-r", &s(&offsite), "--password-file", &s(&pass2), "restore", "latest", "--target", &s(&target)]).output().unwrap().into();
+    expect_code(&run, 0, "restore from off-site");
+    assert_same_tree(&job.src, &restored(&target, &job.src));
+    let phases: Vec<String> = job.status()[0]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(phases, ["before", "backup", "after", "retention", "copy to offsite", "retention offsite", "on_success"]);
+}
