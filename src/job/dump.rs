@@ -216,7 +216,8 @@ fn sqlite(db: &DatabaseSpec) -> Result<PlannedDump> {
     let path = format!("{DUMP_DIR}/sqlite/{}.sql", db.name);
     // `.dump` reads inside one transaction: a consistent image even while others write, never a
     // copy of a live file. Its SQL text deduplicates from day to day.
-    let mut argv: Vec<OsString> = vec!["sqlite3".into(), "-bail".into()];
+    // A busy timeout: a live application holding a write lock makes the dump wait, not fail.
+    let mut argv: Vec<OsString> = vec!["sqlite3".into(), "-bail".into(), "-cmd".into(), ".timeout 30000".into()];
     argv.extend(db.options.iter().map(OsString::from));
     argv.push(file.into_os_string());
     argv.push(".dump".into());

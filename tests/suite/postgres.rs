@@ -16,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{assert_same_tree, pseudo_random, restored, Env};
+use crate::util::{assert_same_tree, pseudo_random, restored, s, Env};
 
 const DEFAULT_PG_BINDIR: &str = "/usr/lib/postgresql/15/bin";
 
@@ -403,3 +403,97 @@ fn pg_dump_stream_backs_up_dedups_and_restores() {
     eprintln!("postgres: scenario took {:.1}s", t0.elapsed().as_secs_f64());
 }
 
+
+/// `snap dump ID PATH | <tool>`; the tool's output.
+fn dump_into(env: &Env, id: &str, path: &str, tool: &mut Command) -> String {
+    let mut dump = env.cmd().args(["dump", id, path]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn snap dump");
+    let pipe = dump.stdout.take().expect("snap dump stdout");
+    let out = tool.stdin(Stdio::from(pipe)).output().expect("run restore tool");
+    let dumped = dump.wait_with_output().expect("wait snap dump");
+    assert!(dumped.status.success(), "snap dump {id} {path} failed\nstderr: {}", String::from_utf8_lossy(&dumped.stderr));
+    check(&format!("loading {path}"), &out)
+}
+
+#[test]
+fn a_job_puts_every_database_of_a_server_and_a_live_sqlite_file_into_one_snapshot() {
+    let pg = Postgres::start();
+    let env = Env::with_repo();
+    for db in ["shop", "wiki"] {
+        pg.createdb(db);
+        pg.sql(db, "CREATE TABLE messages (id bigint PRIMARY KEY, room int, author text, body text, created timestamptz)");
+    }
+    pg.sql("shop", &insert_rows_sql(1, 3000));
+    pg.sql("wiki", &insert_rows_sql(1, 1200));
+    // An SQLite database another process keeps writing while the job runs.
+    let lite = env.path().join("app.db");
+    let out = Command::new("sqlite3").arg(&lite).arg("PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('first');").output().expect("run sqlite3");
+    check("sqlite3 create", &out);
+    let stop = env.path().join("stop-writer");
+    let writer = Command::new("sh")
+        .arg("-c")
+        .arg(format!("while [ ! -e '{}' ]; do sqlite3 -cmd '.timeout 5000' '{}' \"INSERT INTO t (v) VALUES (hex(randomblob(64)));\" || exit 1; done", s(&stop), s(&lite)))
+        .spawn()
+        .expect("start the sqlite writer");
+    let etc = env.path().join("etc/app");
+    std::fs::create_dir_all(&etc).expect("mkdir");
+    std::fs::write(etc.join("app.conf"), "answer = 42\n").expect("write");
+    let config = env.path().join("snap.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{state}\"\n[repository.local]\nurl = \"{repo}\"\npassword_file = \"{pass}\"\n\n[job.server]\npaths = [\"{etc}\"]\nrepository = \"local\"\n\n\
+             [[job.server.database]]\nkind = \"postgresql\"\nname = \"all\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"postgres\"\n\n\
+             [[job.server.database]]\nkind = \"sqlite\"\nname = \"app\"\npath = \"{lite}\"\n",
+            state = s(&env.path().join("state")),
+            repo = s(&env.repo()),
+            pass = s(&env.path().join("password")),
+            etc = s(&etc),
+            port = pg.port,
+            lite = s(&lite),
+        ),
+    )
+    .expect("write config");
+    let run = env.snap(["run", "server", "--config", &s(&config)]);
+    std::fs::write(&stop, b"").expect("stop the writer");
+    let status = writer.wait_with_output().expect("writer");
+    assert!(status.status.success(), "the sqlite writer failed");
+    assert_eq!(run.code, 0, "snap run: {}", run.stderr);
+
+    let snaps = env.snap(["snapshots", "--json", "--job", "server"]).ok().json();
+    let snap = &snaps.as_array().expect("array")[0];
+    let id = snap["id"].as_str().expect("id").to_string();
+    let dbs: Vec<(String, String)> = snap["databases"].as_array().expect("databases").iter().map(|d| (d["name"].as_str().unwrap().to_string(), d["path"].as_str().unwrap().to_string())).collect();
+    assert_eq!(
+        dbs,
+        [
+            ("postgres".to_string(), "/databases/postgresql/postgres.sql".to_string()),
+            ("shop".into(), "/databases/postgresql/shop.sql".into()),
+            ("wiki".into(), "/databases/postgresql/wiki.sql".into()),
+            ("_globals".into(), "/databases/postgresql/_globals.sql".into()),
+            ("app".into(), "/databases/sqlite/app.sql".into()),
+        ]
+    );
+    let pg_record = &snap["databases"][1];
+    assert_eq!(pg_record["server_version"].as_str().unwrap().split('.').next(), pg.sql("shop", "SHOW server_version").split('.').next());
+    assert!(pg_record["tool_version"].as_str().unwrap().starts_with("pg_dump (PostgreSQL)"), "{pg_record}");
+
+    // Each database restores into a fresh one with exactly the rows it had.
+    for db in ["shop", "wiki"] {
+        let fresh = format!("{db}_restored");
+        pg.createdb(&fresh);
+        dump_into(&env, &id, &format!("/databases/postgresql/{db}.sql"), pg.psql_cmd(&fresh).stdout(Stdio::null()));
+        assert_eq!(pg.sql(&fresh, STATE_SQL), pg.sql(db, STATE_SQL), "{db} restored with other rows");
+    }
+    // The SQLite copy is consistent: it loads, passes integrity_check, and holds at least the
+    // first row and no more rows than the live file has now.
+    let restored_db = env.path().join("restored.db");
+    dump_into(&env, &id, "/databases/sqlite/app.sql", Command::new("sqlite3").arg(&restored_db).stdout(Stdio::null()));
+    let q = |db: &Path, sql: &str| check("sqlite3 query", &Command::new("sqlite3").arg(db).arg(sql).output().expect("sqlite3")).trim().to_string();
+    assert_eq!(q(&restored_db, "PRAGMA integrity_check;"), "ok");
+    let n: u64 = q(&restored_db, "SELECT count(*) FROM t;").parse().expect("count");
+    let live: u64 = q(&lite, "SELECT count(*) FROM t;").parse().expect("count");
+    assert!(n >= 1 && n <= live, "restored {n} rows, the live file has {live}");
+    assert_eq!(q(&restored_db, "SELECT v FROM t WHERE id = 1;"), "first");
+    let target = env.restore(&id, "files");
+    assert_same_tree(&etc, &restored(&target, &etc));
+}
