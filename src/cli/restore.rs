@@ -1,4 +1,4 @@
-//! `snap restore <snapshot> --target DIR`: recreate a snapshot's files under DIR.
+//! `snap restore <snapshot> --target DIR [--once]`: recreate a snapshot's files under DIR.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+use snap::ops::restore::once::{self, Marker, Once};
 use snap::ops::restore::{restore, RestoreOptions, RestoreProgress};
 use snap::ops::select::find_snapshot;
 
@@ -28,11 +29,38 @@ pub struct Args {
     excludes: Vec<String>,
     #[command(flatten)]
     filter: FilterArgs,
+    /// Restore only if TARGET carries no marker of an earlier --once restore; write the marker
+    /// last; a no-op afterwards (safe to leave in a container's entrypoint)
+    #[arg(long)]
+    once: bool,
+    /// With --once: restore into a non-empty TARGET that carries no marker
+    #[arg(long, requires = "once")]
+    overwrite: bool,
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
+    let retry = if a.once {
+        match once::decide(&a.target, a.overwrite)? {
+            Once::Done(m) => {
+                if !g.quiet {
+                    println!("{} already holds snapshot {} (restored {}); nothing to do", a.target.display(), &m.snapshot[..8.min(m.snapshot.len())], m.time);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Once::Restore { retry_of } => retry_of,
+        }
+    } else {
+        None
+    };
     let (repo, _lock) = g.open()?;
     let (id, snap) = find_snapshot(&repo, &a.snapshot, &a.filter.filter())?;
+    let marker = Marker { snapshot: id.to_hex(), snapshot_time: snap.time.clone(), time: jiff::Timestamp::now().to_string() };
+    if a.once {
+        if let Some(m) = &retry {
+            eprintln!("snap: an earlier --once restore (snapshot {}, started {}) did not complete; restoring again", &m.snapshot[..8.min(m.snapshot.len())], m.time);
+        }
+        once::mark_started(&a.target, &marker)?;
+    }
     let opts = RestoreOptions { target: a.target.clone(), includes: a.includes.clone(), excludes: a.excludes.clone() };
     let progress = Arc::new(RestoreProgress::default());
     let p = Arc::clone(&progress);
@@ -54,6 +82,9 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         eprintln!("error: {e}");
     }
     if out.errors.is_empty() {
+        if a.once {
+            once::mark_done(&a.target, &Marker { time: jiff::Timestamp::now().to_string(), ..marker })?;
+        }
         Ok(ExitCode::SUCCESS)
     } else {
         Err(anyhow::anyhow!("{} entr{} could not be restored (listed above)", out.errors.len(), if out.errors.len() == 1 { "y" } else { "ies" }))

@@ -267,3 +267,58 @@ fn forty_days_of_runs_keep_three_days_here_and_thirty_off_site() {
     let phases: Vec<String> = job.status()[0]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(phases, ["before", "backup", "after", "retention", "copy to offsite", "retention offsite", "on_success"]);
 }
+
+#[test]
+fn restore_once_restores_once_retries_an_interrupted_one_and_refuses_a_foreign_directory() {
+    let env = Env::with_repo();
+    let src = env.path().join("srv");
+    write(&src.join("conf/a.toml"), b"a = 1\n");
+    write(&src.join("data/big.bin"), &crate::util::pseudo_random(5 << 20, 9));
+    let id = env.backup(&[&src]);
+    let target = env.path().join("t");
+    let once = |extra: &[&str]| -> Run {
+        let mut args = vec!["restore", "--once", "latest", "--target"];
+        let t = s(&target);
+        args.push(&t);
+        args.extend_from_slice(extra);
+        env.snap(&args)
+    };
+    // An interrupted restore (here: one that could not write its big file) leaves no done marker.
+    let mut cmd = env.cmd();
+    cmd.args(["restore", "--once", "latest", "--target", &s(&target)]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let lim = libc::rlimit { rlim_cur: 1 << 20, rlim_max: 1 << 20 };
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &raw const lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        });
+    }
+    let failed: Run = cmd.output().unwrap().into();
+    expect_code(&failed, 1, "a --once restore that could not finish");
+    assert!(!target.join(".snap-restored").exists(), "a done marker after an incomplete restore");
+    assert!(target.join(".snap-restore-started").exists());
+    // The next start sees its own interrupted restore and tries again (no --overwrite needed).
+    let run = once(&[]);
+    expect_code(&run, 0, "the retry");
+    assert_contains(&run.stderr, "did not complete; restoring again", "the retry says why");
+    assert_same_tree(&src, &restored(&target, &src));
+    let marker: serde_json::Value = serde_json::from_slice(&std::fs::read(target.join(".snap-restored")).unwrap()).unwrap();
+    assert_eq!(marker["snapshot"], id.as_str());
+    assert!(!target.join(".snap-restore-started").exists());
+    // Afterwards: a logged no-op that leaves local changes alone.
+    std::fs::write(restored(&target, &src).join("conf/a.toml"), b"a = 2\n").unwrap();
+    let run = once(&[]);
+    expect_code(&run, 0, "the third start");
+    assert_contains(&run.stdout, "nothing to do", "the no-op says so");
+    assert_eq!(std::fs::read(restored(&target, &src).join("conf/a.toml")).unwrap(), b"a = 2\n");
+    // A non-empty directory without a marker is refused unless --overwrite.
+    let foreign = env.path().join("foreign");
+    write(&foreign.join("keep.txt"), b"mine\n");
+    let run = env.snap(["restore", "--once", "latest", "--target", &s(&foreign)]);
+    expect_code(&run, 1, "a foreign directory");
+    assert_contains(&run.stderr, "is not empty and carries no marker of an earlier --once restore", "refusal");
+    let run = env.snap(["restore", "--once", "--overwrite", "latest", "--target", &s(&foreign)]);
+    expect_code(&run, 0, "with --overwrite");
+    assert_same_tree(&src, &restored(&foreign, &src));
+}

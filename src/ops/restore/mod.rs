@@ -3,6 +3,7 @@
 //! a temporary file that is renamed into place only when complete. Every write goes through
 //! [`target::Target`], which never follows a link.
 
+pub mod once;
 mod target;
 
 use std::collections::{BTreeMap, HashMap};
