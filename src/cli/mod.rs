@@ -12,6 +12,7 @@ mod ls;
 mod prune;
 mod repair;
 mod restore;
+mod restore_db;
 mod run;
 mod schedule;
 mod snapshots;
@@ -107,6 +108,8 @@ pub enum Command {
     Repair(repair::Args),
     /// Work with the server-jobs config file (`config check`)
     Config(config::Args),
+    /// Stream a database dump of a snapshot into its database (psql, pg_restore, mariadb, sqlite3)
+    RestoreDb(restore_db::Args),
     /// Run jobs of the config file: dumps, hooks, one snapshot, retention, check
     Run(run::Args),
     /// Show what each job did last
@@ -136,6 +139,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Config(a) => config::run(g, a),
         Command::Schedule(a) => schedule::run(g, a),
         Command::Run(a) => run::run(g, a),
+        Command::RestoreDb(a) => restore_db::run(g, a),
         Command::Status(a) => status::run(g, a),
     }
 }

@@ -5,6 +5,7 @@
 //! connection stops the job with a clear error and no snapshot.
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 
 use zeroize::Zeroizing;
@@ -57,7 +58,7 @@ fn os(args: &[&str]) -> Vec<OsString> {
 }
 
 /// Runs a probe (a version or a list of databases) and returns its standard output.
-fn probe(what: &str, argv: &[OsString], env: &[(OsString, Secret)]) -> Result<String> {
+pub(super) fn probe(what: &str, argv: &[OsString], env: &[(OsString, Secret)]) -> Result<String> {
     let shown = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let (prog, args) = argv.split_first().ok_or_else(|| Error::Internal("empty probe command".into()))?;
     let mut cmd = Command::new(prog);
@@ -74,8 +75,6 @@ fn probe(what: &str, argv: &[OsString], env: &[(OsString, Secret)]) -> Result<St
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-use std::os::unix::ffi::OsStrExt;
-
 /// The first line a tool prints for `--version`, or empty when it cannot say.
 fn tool_version(tool: &str) -> String {
     Command::new(tool)
@@ -89,7 +88,7 @@ fn tool_version(tool: &str) -> String {
 }
 
 /// Whether `tool` can be found on `PATH`.
-fn on_path(tool: &str) -> bool {
+pub(super) fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod dump;
 pub mod hooks;
+pub mod restore_db;
 pub mod run;
 pub mod schedule;
 pub mod secret;

@@ -496,4 +496,33 @@ fn a_job_puts_every_database_of_a_server_and_a_live_sqlite_file_into_one_snapsho
     assert_eq!(q(&restored_db, "SELECT v FROM t WHERE id = 1;"), "first");
     let target = env.restore(&id, "files");
     assert_same_tree(&etc, &restored(&target, &etc));
+
+    // restore-db: straight into a new database; a second time is refused; --clean redoes it.
+    let port = pg.port.to_string();
+    let restore_db = |extra: &[&str]| {
+        let mut args = vec!["restore-db", &id, "--database", "shop", "--to-database", "shop_again", "--to-host", "127.0.0.1", "--to-port", &port, "--to-user", "postgres"];
+        args.extend_from_slice(extra);
+        env.snap(&args)
+    };
+    let run = restore_db(&[]);
+    assert_eq!(run.code, 0, "restore-db: {}", run.stderr);
+    assert_eq!(pg.sql("shop_again", STATE_SQL), pg.sql("shop", STATE_SQL));
+    let run = restore_db(&[]);
+    assert_eq!(run.code, 1, "restore-db into a non-empty database: {}", run.stderr);
+    assert!(run.stderr.contains("refusing to restore into database shop_again: it is not empty (2 tables, indexes or other relations); give --clean"), "{}", run.stderr);
+    pg.sql("shop_again", "INSERT INTO messages VALUES (999999, 1, 'x', 'added after the restore', now())");
+    let run = restore_db(&["--clean"]);
+    assert_eq!(run.code, 0, "restore-db --clean: {}", run.stderr);
+    assert!(run.stderr.contains("--clean: dropped and recreated shop_again"), "{}", run.stderr);
+    assert_eq!(pg.sql("shop_again", STATE_SQL), pg.sql("shop", STATE_SQL));
+    // The SQLite dump into a new file.
+    let file = env.path().join("via-restore-db.db");
+    let run = env.snap(["restore-db", &id, "--database", "app", "--to-file", &s(&file)]);
+    assert_eq!(run.code, 0, "restore-db sqlite: {}", run.stderr);
+    assert_eq!(q(&file, "PRAGMA integrity_check;"), "ok");
+    assert_eq!(q(&file, "SELECT count(*) FROM t;"), n.to_string());
+    // A database the snapshot does not hold is named with what it does hold.
+    let run = env.snap(["restore-db", &id, "--database", "nope", "--to-file", &s(&file)]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no database \"nope\" in the snapshot; it holds postgres (postgresql), shop (postgresql)"), "{}", run.stderr);
 }
