@@ -196,7 +196,7 @@ fn mariadb(repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &Databas
     let mut cleaned = false;
     if tables.trim() != "0" {
         if !clean {
-            return Err(Error::Refused(format!("refusing to restore into {what}: it already holds {} table(s); give --clean to drop and recreate it", tables.trim())));
+            return Err(Error::Refused(format!("refusing to restore into {what}: it is not empty ({} tables); give --clean to drop and recreate it", tables.trim())));
         }
         sql(&format!("DROP DATABASE `{db}`"))?;
         cleaned = true;

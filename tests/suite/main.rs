@@ -15,4 +15,5 @@ mod decoders;
 mod hostile_fs;
 mod jobconfig;
 mod jobs;
+mod mariadb;
 mod copy;
