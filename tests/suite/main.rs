@@ -16,3 +16,4 @@ mod hostile_fs;
 mod jobconfig;
 mod jobs;
 mod copy;
+mod daemon;
