@@ -5,6 +5,7 @@ mod backup;
 mod check;
 mod config;
 mod copy;
+mod daemon;
 mod dump;
 mod forget;
 mod init;
@@ -116,6 +117,8 @@ pub enum Command {
     Status(status::Args),
     /// Show when each job of the config file runs next
     Schedule(schedule::Args),
+    /// Run the jobs of the config file at their scheduled times, until stopped
+    Daemon(daemon::Args),
 }
 
 /// Parses the command line and runs the command; `env_password` is what `SNAP_PASSWORD` held.
@@ -141,6 +144,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Run(a) => run::run(g, a),
         Command::RestoreDb(a) => restore_db::run(g, a),
         Command::Status(a) => status::run(g, a),
+        Command::Daemon(a) => daemon::run(g, a),
     }
 }
 

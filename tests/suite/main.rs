@@ -17,3 +17,4 @@ mod jobconfig;
 mod jobs;
 mod mariadb;
 mod copy;
+mod daemon;
