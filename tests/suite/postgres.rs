@@ -526,3 +526,99 @@ fn a_job_puts_every_database_of_a_server_and_a_live_sqlite_file_into_one_snapsho
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no database \"nope\" in the snapshot; it holds postgres (postgresql), shop (postgresql)"), "{}", run.stderr);
 }
+
+#[test]
+fn the_example_configs_run_against_a_real_server() {
+    let pg = Postgres::start();
+    let env = Env::with_repo();
+    let root = env.path().join("root");
+    let pass2 = env.path().join("password2");
+    std::fs::write(&pass2, "off-site password\n").expect("write");
+    let offsite = env.path().join("offsite");
+    let init = env
+        .cmd()
+        .args(["-r", &s(&offsite), "--password-file", &s(&pass2), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1", "--from", &s(&env.repo())])
+        .arg("--from-password-file")
+        .arg(env.path().join("password"))
+        .output()
+        .expect("init --from");
+    check("init --from", &init);
+    for (db, rows) in [("mattermost", 2000), ("wso2_identity", 500), ("wso2_shared", 300), ("wso2_userstore", 200)] {
+        pg.createdb(db);
+        pg.sql(db, "CREATE TABLE messages (id bigint PRIMARY KEY, room int, author text, body text, created timestamptz)");
+        pg.sql(db, &insert_rows_sql(1, rows));
+    }
+    for (p, body) in [
+        ("opt/mattermost/config/config.json", "{\"ServiceSettings\": {}}\n"),
+        ("opt/mattermost/data/users/1/avatar.png", "png"),
+        ("opt/mattermost/data/tmp/x.tmp", "excluded"),
+        ("opt/wso2is/repository/conf/deployment.toml", "[server]\n"),
+        ("opt/wso2is/repository/resources/security/keystore.jks", "jks"),
+        ("opt/wso2is/repository/deployment/server/webapps/app.war", "war"),
+        ("opt/wso2is/repository/logs/carbon.log", "log"),
+        ("opt/wso2is/bin/wso2server.sh", "#!/bin/sh\n"),
+        ("etc/rauthy/config.toml", "issuer = \"x\"\n"),
+    ] {
+        let f = root.join(p);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&f, body).expect("write");
+    }
+    let lite = root.join("var/lib/rauthy/rauthy.db");
+    std::fs::create_dir_all(lite.parent().expect("parent")).expect("mkdir");
+    check("sqlite3", &Command::new("sqlite3").arg(&lite).arg("CREATE TABLE sessions (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO sessions (v) VALUES ('a'), ('b');").output().expect("sqlite3"));
+    let hooks = env.path().join("hooks.log");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/examples");
+    for (file, job, dbs) in [
+        ("mattermost.toml", "mattermost", vec!["mattermost"]),
+        ("wso2-identity-server.toml", "wso2", vec!["wso2_identity", "wso2_shared", "wso2_userstore"]),
+        ("wso2-identity-server.toml", "wso2-full", vec![]),
+        ("rauthy.toml", "rauthy", vec!["rauthy"]),
+    ] {
+        let text = std::fs::read_to_string(examples.join(file)).expect("read example")
+            .replace("/srv/backup/snap", &s(&env.repo()))
+            .replace("/mnt/offsite/snap", &s(&offsite))
+            .replace("/etc/snap/local.pass", &s(&env.path().join("password")))
+            .replace("/etc/snap/offsite.pass", &s(&pass2))
+            .replace("/etc/snap/pg.pass", &s(&env.path().join("password")))
+            .replace("/etc/snap/wso2-db.pass", &s(&env.path().join("password")))
+            .replace("port = 5432", &format!("port = {}", pg.port))
+            .replace("user = \"mmuser\"", "user = \"postgres\"")
+            .replace("user = \"wso2\"", "user = \"postgres\"")
+            .replace("systemctl stop mattermost", &format!("echo stop >> {}", s(&hooks)))
+            .replace("systemctl start mattermost", &format!("echo start >> {}", s(&hooks)))
+            .replace("\"/opt/", &format!("\"{}/opt/", s(&root)))
+            .replace("\"/etc/rauthy", &format!("\"{}/etc/rauthy", s(&root)))
+            .replace("\"/var/lib/rauthy", &format!("\"{}/var/lib/rauthy", s(&root)));
+        let cfg = env.path().join(format!("{job}.toml"));
+        std::fs::write(&cfg, format!("state_dir = \"{}\"\n{text}", s(&env.path().join("state")))).expect("write config");
+        let checked = env.snap(["config", "check", "--config", &s(&cfg)]);
+        assert_eq!(checked.code, 0, "config check of {file}: {}", checked.stderr);
+        let run = env.snap(["run", job, "--config", &s(&cfg)]);
+        assert_eq!(run.code, 0, "snap run {job} ({file}): {}", run.stderr);
+        let snaps = env.snap(["snapshots", "--json", "--job", job]).ok().json();
+        let snap = &snaps.as_array().expect("array")[0];
+        let names: Vec<&str> = snap["databases"].as_array().expect("databases").iter().map(|d| d["name"].as_str().unwrap()).collect();
+        assert_eq!(names, dbs, "{job}");
+        let id = snap["id"].as_str().unwrap().to_string();
+        for db in dbs.iter().filter(|d| **d != "rauthy") {
+            let fresh = format!("{}_r", db.replace('-', "_"));
+            let port = pg.port.to_string();
+            let run = env.snap(["restore-db", &id, "--database", db, "--to-database", &fresh, "--to-host", "127.0.0.1", "--to-port", &port, "--to-user", "postgres"]);
+            assert_eq!(run.code, 0, "restore-db {db}: {}", run.stderr);
+            assert_eq!(pg.sql(&fresh, STATE_SQL), pg.sql(db, STATE_SQL), "{db}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&hooks).expect("hooks ran"), "stop\nstart\n");
+    // What each job kept: excludes honoured, the one-time job took the whole directory.
+    let listed = |job: &str| env.snap(["ls", "latest", "--job", job]).ok().stdout;
+    let mm = listed("mattermost");
+    assert!(mm.contains("/avatar.png") && !mm.contains("x.tmp"), "{mm}");
+    let wso2 = listed("wso2");
+    assert!(wso2.contains("keystore.jks") && !wso2.contains("carbon.log") && !wso2.contains("wso2server.sh"), "{wso2}");
+    assert!(listed("wso2-full").contains("wso2server.sh"));
+    // The copies went off site, and restore there with the off-site password alone.
+    let off = env.cmd().args(["-r", &s(&offsite), "--password-file", &s(&pass2), "snapshots", "--json"]).output().expect("snapshots");
+    let off: serde_json::Value = serde_json::from_slice(&off.stdout).expect("json");
+    let jobs: Vec<&str> = off.as_array().expect("array").iter().map(|s| s["job"].as_str().unwrap_or("")).collect();
+    assert_eq!(jobs, ["mattermost", "rauthy"]);
+}
