@@ -64,7 +64,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         if a.command.is_empty() {
             bail!("--stdin-from-command needs a command after --, e.g. -- pg_dump mydb");
         }
-        Some(StreamSpec::new(a.stdin_filename.clone(), StreamSource::Command { argv: a.command.clone(), env: Vec::new() }))
+        Some(StreamSpec::new(a.stdin_filename.clone(), StreamSource::Command { argv: a.command.clone(), env: Vec::new(), unset: Vec::new() }))
     } else {
         if !a.command.is_empty() {
             bail!("a command after -- needs --stdin-from-command");

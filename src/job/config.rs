@@ -241,6 +241,18 @@ impl Config {
         self.jobs.get(name).ok_or_else(|| Error::Usage(format!("no job named {name:?} ({})", listing("jobs", self.jobs.keys()))))
     }
 
+    /// The environment variables the file names as password sources (`password_env`), which
+    /// no hook or dump tool may inherit.
+    #[must_use]
+    pub fn env_secret_names(&self) -> Vec<String> {
+        let repos = self.repositories.values().map(|r| Some(&r.password));
+        let dbs = self.jobs.values().flat_map(|j| j.databases.iter().map(|d| d.password.as_ref()));
+        let mut names: Vec<String> = repos.chain(dbs).flatten().filter_map(|s| if let Secret::Env(n) = s { Some(n.clone()) } else { None }).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The repository called `name` (every name a job uses is defined).
     #[must_use]
     pub fn repository(&self, name: &str) -> Option<&RepositorySpec> {

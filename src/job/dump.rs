@@ -31,14 +31,17 @@ pub struct PlannedDump {
 /// # Errors
 /// A server that cannot be reached or a tool that cannot be run, naming the database and quoting
 /// the tool's last error line; a password source that cannot be read.
-pub fn plan_dumps(databases: &[DatabaseSpec]) -> Result<Vec<PlannedDump>> {
+/// `hide` names environment variables no dump tool may see (the config's `password_env`
+/// sources: each tool gets only its own password, under its own variable).
+pub fn plan_dumps(databases: &[DatabaseSpec], hide: &[String]) -> Result<Vec<PlannedDump>> {
+    let unset: Vec<OsString> = hide.iter().map(OsString::from).collect();
     let mut out = Vec::new();
     for db in databases {
         match db.kind {
-            DbKind::Postgresql => postgres(db, &mut out)?,
-            DbKind::Mysql | DbKind::Mariadb => mariadb(db, &mut out)?,
-            DbKind::Sqlite => out.push(sqlite(db)?),
-            DbKind::Command => out.push(command(db)),
+            DbKind::Postgresql => postgres(db, &unset, &mut out)?,
+            DbKind::Mysql | DbKind::Mariadb => mariadb(db, &unset, &mut out)?,
+            DbKind::Sqlite => out.push(sqlite(db, &unset)?),
+            DbKind::Command => out.push(command(db, &unset)),
         }
     }
     Ok(out)
@@ -58,11 +61,14 @@ fn os(args: &[&str]) -> Vec<OsString> {
 }
 
 /// Runs a probe (a version or a list of databases) and returns its standard output.
-pub(super) fn probe(what: &str, argv: &[OsString], env: &[(OsString, Secret)]) -> Result<String> {
+pub(super) fn probe(what: &str, argv: &[OsString], env: &[(OsString, Secret)], unset: &[OsString]) -> Result<String> {
     let shown = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let (prog, args) = argv.split_first().ok_or_else(|| Error::Internal("empty probe command".into()))?;
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(Stdio::null());
+    for k in unset {
+        cmd.env_remove(k);
+    }
     for (k, v) in env {
         cmd.env(k, std::ffi::OsStr::from_bytes(&v.0));
     }
@@ -92,7 +98,7 @@ pub(super) fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
-fn postgres(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
+fn postgres(db: &DatabaseSpec, unset: &[OsString], out: &mut Vec<PlannedDump>) -> Result<()> {
     let mut env: Vec<(OsString, Secret)> = Vec::new();
     if let Some(pw) = password(db)? {
         env.push(("PGPASSWORD".into(), pw));
@@ -110,9 +116,7 @@ fn postgres(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
     let names: Vec<String> = if db.is_all() {
         let list = probe(
             &format!("postgresql server {at}"),
-            &os(&["psql", "--no-password", "-X", "-At", "-d", "postgres", "-c", "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"]),
-            &env,
-        )?;
+            &os(&["psql", "--no-password", "-X", "-At", "-d", "postgres", "-c", "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"]), &env, unset)?;
         list.lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
     } else {
         vec![db.name.clone()]
@@ -120,14 +124,14 @@ fn postgres(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
     let tool = tool_version("pg_dump");
     let format = db.format.unwrap_or_default();
     for name in &names {
-        let server = probe(&label(DbKind::Postgresql, name), &os(&["psql", "--no-password", "-X", "-At", "-d", name, "-c", "SHOW server_version"]), &env)?;
+        let server = probe(&label(DbKind::Postgresql, name), &os(&["psql", "--no-password", "-X", "-At", "-d", name, "-c", "SHOW server_version"]), &env, unset)?;
         let ext = if format == DumpFormat::Custom { "dump" } else { "sql" };
         let path = format!("{DUMP_DIR}/postgresql/{name}.{ext}");
         let mut argv = os(&["pg_dump", "--no-password", &format!("--format={}", format.as_str())]);
         argv.extend(db.options.iter().map(OsString::from));
         argv.push(OsString::from(format!("--dbname={name}")));
         out.push(PlannedDump {
-            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: env.clone() }, label: label(DbKind::Postgresql, name), require_output: true },
+            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: env.clone(), unset: unset.to_vec() }, label: label(DbKind::Postgresql, name), require_output: true },
             record: DatabaseRecord { path: format!("/{path}"), kind: "postgresql".into(), name: name.clone(), server_version: server, tool_version: tool.clone(), format: format.as_str().into() },
         });
     }
@@ -135,7 +139,7 @@ fn postgres(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
         // Roles and tablespaces belong to no database: without them a restored server lacks its users.
         let path = format!("{DUMP_DIR}/postgresql/_globals.sql");
         out.push(PlannedDump {
-            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv: os(&["pg_dumpall", "--no-password", "--globals-only"]), env }, label: label(DbKind::Postgresql, "_globals"), require_output: true },
+            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv: os(&["pg_dumpall", "--no-password", "--globals-only"]), env, unset: unset.to_vec() }, label: label(DbKind::Postgresql, "_globals"), require_output: true },
             record: DatabaseRecord { path: format!("/{path}"), kind: "postgresql".into(), name: "_globals".into(), server_version: String::new(), tool_version: tool_version("pg_dumpall"), format: "plain".into() },
         });
     }
@@ -145,7 +149,7 @@ fn postgres(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
 /// Schemas every MySQL/MariaDB server has that are no user's data.
 const MARIADB_SYSTEM: [&str; 3] = ["information_schema", "performance_schema", "sys"];
 
-fn mariadb(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
+fn mariadb(db: &DatabaseSpec, unset: &[OsString], out: &mut Vec<PlannedDump>) -> Result<()> {
     let (dump_tool, client) = match db.kind {
         DbKind::Mariadb if on_path("mariadb-dump") => ("mariadb-dump", "mariadb"),
         DbKind::Mysql if on_path("mysqldump") => ("mysqldump", "mysql"),
@@ -176,7 +180,7 @@ fn mariadb(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
         let mut argv: Vec<OsString> = vec![client.into()];
         argv.extend(conn.iter().cloned());
         argv.extend(os(&["--batch", "--skip-column-names", "-e", sql]));
-        probe(what, &argv, &env)
+        probe(what, &argv, &env, unset)
     };
     let names: Vec<String> = if db.is_all() {
         query(&format!("{} server {at}", db.kind.as_str()), "SHOW DATABASES")?.lines().map(str::to_string).filter(|n| !n.is_empty() && !MARIADB_SYSTEM.contains(&n.as_str())).collect()
@@ -195,14 +199,14 @@ fn mariadb(db: &DatabaseSpec, out: &mut Vec<PlannedDump>) -> Result<()> {
         argv.extend(db.options.iter().map(OsString::from));
         argv.push(name.into());
         out.push(PlannedDump {
-            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: env.clone() }, label: label(db.kind, name), require_output: true },
+            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: env.clone(), unset: unset.to_vec() }, label: label(db.kind, name), require_output: true },
             record: DatabaseRecord { path: format!("/{path}"), kind: db.kind.as_str().into(), name: name.clone(), server_version: server.clone(), tool_version: tool.clone(), format: "plain".into() },
         });
     }
     Ok(())
 }
 
-fn sqlite(db: &DatabaseSpec) -> Result<PlannedDump> {
+fn sqlite(db: &DatabaseSpec, unset: &[OsString]) -> Result<PlannedDump> {
     let file = db.path.clone().ok_or_else(|| Error::Usage(format!("{}: no path", label(DbKind::Sqlite, &db.name))))?;
     // sqlite3 would create a missing file: check first, and say so plainly.
     if !file.is_file() {
@@ -221,17 +225,17 @@ fn sqlite(db: &DatabaseSpec) -> Result<PlannedDump> {
     argv.push(file.into_os_string());
     argv.push(".dump".into());
     Ok(PlannedDump {
-        stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: Vec::new() }, label: label(DbKind::Sqlite, &db.name), require_output: true },
+        stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: Vec::new(), unset: unset.to_vec() }, label: label(DbKind::Sqlite, &db.name), require_output: true },
         record: DatabaseRecord { path: format!("/{path}"), kind: "sqlite".into(), name: db.name.clone(), server_version: String::new(), tool_version: tool, format: "sqlite-dump".into() },
     })
 }
 
-fn command(db: &DatabaseSpec) -> PlannedDump {
+fn command(db: &DatabaseSpec, unset: &[OsString]) -> PlannedDump {
     let path = format!("{DUMP_DIR}/command/{}", db.name);
     PlannedDump {
         stream: StreamSpec {
             path: path.clone(),
-            source: StreamSource::Command { argv: db.command.iter().map(OsString::from).collect(), env: Vec::new() },
+            source: StreamSource::Command { argv: db.command.iter().map(OsString::from).collect(), env: Vec::new(), unset: unset.to_vec() },
             label: label(DbKind::Command, &db.name),
             require_output: true,
         },

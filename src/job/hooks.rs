@@ -13,6 +13,8 @@ pub struct HookVars {
     pub snapshot: String,
     pub repository: String,
     pub error: String,
+    /// Variables no hook may see (the config's `password_env` sources).
+    pub hide: Vec<String>,
 }
 
 impl HookVars {
@@ -52,6 +54,9 @@ pub fn run_hooks(phase: &str, cmds: &[String], vars: &HookVars) -> Result<()> {
         let line = substitute(cmd, vars);
         let mut c = Command::new("sh");
         c.arg("-c").arg(&line).stdin(Stdio::null());
+        for var in &vars.hide {
+            c.env_remove(var);
+        }
         for (_, var, value) in vars.pairs() {
             c.env(var, value);
         }
@@ -96,10 +101,10 @@ mod tests {
 
     #[test]
     fn hooks_see_the_values_as_variables() {
-        let vars = HookVars { job: "j".into(), snapshot: "abc".into(), repository: "local".into(), error: String::new() };
+        let vars = HookVars { job: "j".into(), snapshot: "abc".into(), repository: "local".into(), error: String::new(), hide: vec!["HOME".into()] };
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("env");
-        run_hooks("after", &[format!("echo \"$SNAP_JOB $SNAP_SNAPSHOT $SNAP_REPOSITORY_NAME\" > {}", out.display())], &vars).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "j abc local\n");
+        run_hooks("after", &[format!("echo \"$SNAP_JOB $SNAP_SNAPSHOT $SNAP_REPOSITORY_NAME ${{HOME:-no home}}\" > {}", out.display())], &vars).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "j abc local no home\n");
     }
 }

@@ -124,7 +124,7 @@ fn postgres(repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &Databa
     }
     let db = target.database.clone().unwrap_or_else(|| record.name.clone());
     let what = format!("database {db}");
-    let exists = probe(&what, &os(&["psql", "--no-password", "-X", "-At", "-d", "postgres", "-c", "SELECT datname FROM pg_database"]), &env)?.lines().any(|l| l == db);
+    let exists = probe(&what, &os(&["psql", "--no-password", "-X", "-At", "-d", "postgres", "-c", "SELECT datname FROM pg_database"]), &env, &[])?.lines().any(|l| l == db);
     let mut cleaned = false;
     if exists {
         let tables = probe(
@@ -138,19 +138,17 @@ fn postgres(repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &Databa
                 &db,
                 "-c",
                 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'",
-            ]),
-            &env,
-        )?;
+            ]), &env, &[])?;
         if tables.trim() != "0" {
             if !clean {
                 return Err(Error::Refused(format!("refusing to restore into {what}: it is not empty ({} tables, indexes or other relations); give --clean to drop and recreate it", tables.trim())));
             }
-            probe(&what, &os(&["dropdb", "--no-password", &db]), &env)?;
+            probe(&what, &os(&["dropdb", "--no-password", &db]), &env, &[])?;
             cleaned = true;
         }
     }
     if !exists || cleaned {
-        probe(&what, &os(&["createdb", "--no-password", &db]), &env)?;
+        probe(&what, &os(&["createdb", "--no-password", &db]), &env, &[])?;
     }
     let argv = if record.format == "custom" {
         os(&["pg_restore", "--no-password", "--no-owner", "--exit-on-error", "-d", &db])
@@ -190,7 +188,7 @@ fn mariadb(repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &Databas
     let sql = |q: &str| -> Result<String> {
         let mut argv = conn.clone();
         argv.extend(os(&["--batch", "--skip-column-names", "-e", q]));
-        probe(&what, &argv, &env)
+        probe(&what, &argv, &env, &[])
     };
     let tables = sql(&format!("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{}'", db.replace('\'', "''")))?;
     let mut cleaned = false;

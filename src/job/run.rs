@@ -123,7 +123,8 @@ pub fn run_job(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
     let attempt = jiff::Timestamp::now();
     let started = Instant::now();
     let mut steps = Steps { phases: Vec::new(), log };
-    let mut vars = HookVars { job: job.name.clone(), repository: job.repository.clone(), ..HookVars::default() };
+    let hide = config.env_secret_names();
+    let mut vars = HookVars { job: job.name.clone(), repository: job.repository.clone(), hide: hide.clone(), ..HookVars::default() };
     let mut error: Option<Error> = None;
     let mut saved: Option<BackupOutcome> = None;
 
@@ -131,7 +132,7 @@ pub fn run_job(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
         error = Some(e);
     }
     if error.is_none() {
-        match steps.step("backup", || backup_step(config, job, opts, cancel)) {
+        match steps.step("backup", || backup_step(config, job, opts, cancel, &hide)) {
             Ok(out) => {
                 vars.snapshot = out.id.map(|i| i.to_hex()).unwrap_or_default();
                 saved = Some(out);
@@ -220,9 +221,9 @@ fn repository<'c>(config: &'c Config, name: &str) -> Result<&'c RepositorySpec> 
 }
 
 /// One snapshot of every path and every dump of the job.
-fn backup_step(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &AtomicBool) -> Result<BackupOutcome> {
+fn backup_step(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &AtomicBool, hide: &[String]) -> Result<BackupOutcome> {
     let (repo, lock) = open_repository(repository(config, &job.repository)?, LockKind::Shared, &opts.cache_root)?;
-    let dumps = plan_dumps(&job.databases)?;
+    let dumps = plan_dumps(&job.databases, hide)?;
     let bopts = BackupOptions {
         paths: job.paths.clone(),
         streams: dumps.iter().map(|d| d.stream.clone()).collect(),

@@ -322,3 +322,25 @@ fn restore_once_restores_once_retries_an_interrupted_one_and_refuses_a_foreign_d
     expect_code(&run, 0, "with --overwrite");
     assert_same_tree(&src, &restored(&foreign, &src));
 }
+
+#[test]
+fn hooks_and_dumps_never_see_the_configs_password_variables() {
+    let job = Job::new(
+        "",
+        "[[job.app.database]]\nkind = \"command\"\nname = \"env\"\ncommand = [\"env\"]\n",
+    );
+    let env_log = job.env.path().join("hook-env");
+    let text = std::fs::read_to_string(&job.config)
+        .unwrap()
+        .replace(&format!("password_file = \"{}\"", s(&job.env.path().join("password"))), "password_env = \"SNAP_TEST_REPO_PASS\"")
+        .replace("after = [\"echo after", &format!("after = [\"env > {}\", \"echo after", s(&env_log)));
+    assert!(text.contains("password_env = \"SNAP_TEST_REPO_PASS\"") && text.contains("env > "), "{text}");
+    std::fs::write(&job.config, text).unwrap();
+    let run: Run = job.cmd(&["run", "app"]).env("SNAP_TEST_REPO_PASS", crate::util::PASSWORD).env("SNAP_TEST_VISIBLE", "yes").output().unwrap().into();
+    expect_code(&run, 0, "run with a password variable");
+    let hook_env = std::fs::read_to_string(&env_log).unwrap();
+    assert!(hook_env.contains("SNAP_TEST_VISIBLE=yes") && !hook_env.contains("SNAP_TEST_REPO_PASS"), "{hook_env}");
+    let id = job.snapshots()[0]["id"].as_str().unwrap().to_string();
+    let dumped = job.env.snap(["dump", &id, "/databases/command/env"]).ok().stdout;
+    assert!(dumped.contains("SNAP_TEST_VISIBLE=yes") && !dumped.contains("SNAP_TEST_REPO_PASS"), "{dumped}");
+}

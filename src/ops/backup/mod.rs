@@ -46,8 +46,9 @@ use crate::repo::Repository;
 pub enum StreamSource {
     Stdin,
     /// A command whose standard output is backed up; a non-zero exit aborts the backup. `env` is
-    /// added to its environment (how dump tools get their passwords: never on a command line).
-    Command { argv: Vec<OsString>, env: Vec<(OsString, Secret)> },
+    /// added to its environment (how dump tools get their passwords: never on a command line),
+    /// `unset` removed from it (variables that hold other secrets).
+    Command { argv: Vec<OsString>, env: Vec<(OsString, Secret)>, unset: Vec<OsString> },
 }
 
 /// A value for a child's environment that is wiped when dropped and never printed.

@@ -26,7 +26,7 @@ pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousV
     let result = match &spec.source {
         StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, Some(previous), None)
             .map_err(|e| Error::CommandFailed(format!("reading standard input for {shown}: {e}"))),
-        StreamSource::Command { argv, env } => run_command(ctx, &shown, argv, env, previous, store),
+        StreamSource::Command { argv, env, unset } => run_command(ctx, &shown, argv, env, unset, previous, store),
     };
     let result = result.and_then(|(ids, n)| {
         if n == 0 && spec.require_output {
@@ -62,11 +62,14 @@ pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousV
     }
 }
 
-fn run_command(ctx: &Ctx<'_>, shown: &str, argv: &[OsString], env: &[(OsString, Secret)], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
+fn run_command(ctx: &Ctx<'_>, shown: &str, argv: &[OsString], env: &[(OsString, Secret)], unset: &[OsString], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
     let line = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let (prog, args) = argv.split_first().ok_or_else(|| Error::Usage(format!("{shown}: no command given")))?;
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for k in unset {
+        cmd.env_remove(k);
+    }
     for (k, v) in env {
         cmd.env(k, OsStr::from_bytes(&v.0));
     }
