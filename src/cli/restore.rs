@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+use snap::job::restore_db::{restore_db, target_for};
 use snap::ops::restore::once::{self, Marker, Once};
 use snap::ops::restore::{restore, RestoreOptions, RestoreProgress};
 use snap::ops::select::find_snapshot;
@@ -36,6 +37,15 @@ pub struct Args {
     /// With --once: restore into a non-empty TARGET that carries no marker
     #[arg(long, requires = "once")]
     overwrite: bool,
+    /// After the files, stream every database dump of the snapshot back into the server (or
+    /// SQLite file) its job dumps it from; needs --job and the config file
+    #[arg(long, requires = "jobs")]
+    with_databases: bool,
+    /// With --with-databases: drop and recreate databases that already hold tables
+    #[arg(long, requires = "with_databases")]
+    clean: bool,
+    #[command(flatten)]
+    config: super::config::ConfigArg,
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
@@ -80,6 +90,17 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     }
     for e in &out.errors {
         eprintln!("error: {e}");
+    }
+    if out.errors.is_empty() && a.with_databases {
+        let (_, config) = a.config.load()?;
+        let job = config.job(&a.filter.jobs[0])?;
+        for record in &snap.databases {
+            let target = target_for(job, record, &a.target).ok_or_else(|| anyhow::anyhow!("job {} no longer names database {} ({}); restore it with `snap restore-db`", job.name, record.name, record.kind))?;
+            let report = restore_db(&repo, &id, &snap, record, &target, a.clean)?;
+            if !g.quiet {
+                println!("restored {} {} into {}{}", report.kind, record.name, report.into, if report.cleaned { " (dropped and recreated first)" } else { "" });
+            }
+        }
     }
     if out.errors.is_empty() {
         if a.once {

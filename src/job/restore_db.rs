@@ -41,6 +41,25 @@ pub struct RestoreDbReport {
     pub cleaned: bool,
 }
 
+/// Where the dump `record` of a snapshot of `job` goes back to: the server (or file) the job
+/// dumps it from, with the job's connection settings and password. An SQLite file lands at its
+/// path under `root` (the restore target; `/` puts it back where it was). `None` when the job
+/// no longer names that database.
+#[must_use]
+pub fn target_for(job: &super::config::JobSpec, record: &DatabaseRecord, root: &std::path::Path) -> Option<DbTarget> {
+    let spec = job.databases.iter().find(|d| d.kind.as_str() == record.kind && (d.name == record.name || d.is_all()))?;
+    let file = spec.path.as_ref().map(|p| root.join(p.strip_prefix("/").unwrap_or(p)));
+    Some(DbTarget {
+        host: spec.host.clone(),
+        port: spec.port,
+        user: spec.user.clone(),
+        socket: spec.socket.clone(),
+        password: spec.password.clone(),
+        database: None,
+        file,
+    })
+}
+
 /// The dump named `name` in `snap`.
 ///
 /// # Errors

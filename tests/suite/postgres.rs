@@ -621,4 +621,20 @@ fn the_example_configs_run_against_a_real_server() {
     let off: serde_json::Value = serde_json::from_slice(&off.stdout).expect("json");
     let jobs: Vec<&str> = off.as_array().expect("array").iter().map(|s| s["job"].as_str().unwrap_or("")).collect();
     assert_eq!(jobs, ["mattermost", "rauthy"]);
+
+    // A whole server back in one command: files and databases (the database damaged since).
+    let before = pg.sql("mattermost", STATE_SQL);
+    pg.sql("mattermost", "DELETE FROM messages WHERE id % 3 = 0");
+    assert_ne!(pg.sql("mattermost", STATE_SQL), before);
+    let cfg = s(&env.path().join("mattermost.toml"));
+    let target = env.path().join("server-back");
+    let run = env.snap(["restore", "latest", "--job", "mattermost", "--target", &s(&target), "--with-databases", "--config", &cfg]);
+    assert_eq!(run.code, 1, "a non-empty database without --clean: {}", run.stderr);
+    assert!(run.stderr.contains("refusing to restore into database mattermost: it is not empty"), "{}", run.stderr);
+    let run = env.snap(["restore", "latest", "--job", "mattermost", "--target", &s(&target), "--with-databases", "--clean", "--config", &cfg]);
+    assert_eq!(run.code, 0, "restore --with-databases --clean: {}", run.stderr);
+    assert!(run.stdout.contains("restored postgresql mattermost into mattermost (dropped and recreated first)"), "{}", run.stdout);
+    assert_eq!(pg.sql("mattermost", STATE_SQL), before);
+    let config_dir = root.join("opt/mattermost/config");
+    assert_same_tree(&config_dir, &restored(&target, &config_dir));
 }
