@@ -131,7 +131,13 @@ fn postgres(db: &DatabaseSpec, unset: &[OsString], out: &mut Vec<PlannedDump>) -
         argv.extend(db.options.iter().map(OsString::from));
         argv.push(OsString::from(format!("--dbname={name}")));
         out.push(PlannedDump {
-            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: env.clone(), unset: unset.to_vec() }, label: label(DbKind::Postgresql, name), require_output: true },
+            stream: StreamSpec {
+                path: path.clone(),
+                source: StreamSource::Command { argv, env: env.clone(), unset: unset.to_vec() },
+                label: label(DbKind::Postgresql, name),
+                require_output: true,
+                complete_marker: (format == DumpFormat::Plain).then(|| "PostgreSQL database dump complete".to_string()),
+            },
             record: DatabaseRecord { path: format!("/{path}"), kind: "postgresql".into(), name: name.clone(), server_version: server, tool_version: tool.clone(), format: format.as_str().into() },
         });
     }
@@ -139,7 +145,13 @@ fn postgres(db: &DatabaseSpec, unset: &[OsString], out: &mut Vec<PlannedDump>) -
         // Roles and tablespaces belong to no database: without them a restored server lacks its users.
         let path = format!("{DUMP_DIR}/postgresql/_globals.sql");
         out.push(PlannedDump {
-            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv: os(&["pg_dumpall", "--no-password", "--globals-only"]), env, unset: unset.to_vec() }, label: label(DbKind::Postgresql, "_globals"), require_output: true },
+            stream: StreamSpec {
+                path: path.clone(),
+                source: StreamSource::Command { argv: os(&["pg_dumpall", "--no-password", "--globals-only"]), env, unset: unset.to_vec() },
+                label: label(DbKind::Postgresql, "_globals"),
+                require_output: true,
+                complete_marker: Some("PostgreSQL database cluster dump complete".to_string()),
+            },
             record: DatabaseRecord { path: format!("/{path}"), kind: "postgresql".into(), name: "_globals".into(), server_version: String::new(), tool_version: tool_version("pg_dumpall"), format: "plain".into() },
         });
     }
@@ -199,7 +211,14 @@ fn mariadb(db: &DatabaseSpec, unset: &[OsString], out: &mut Vec<PlannedDump>) ->
         argv.extend(db.options.iter().map(OsString::from));
         argv.push(name.into());
         out.push(PlannedDump {
-            stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: env.clone(), unset: unset.to_vec() }, label: label(db.kind, name), require_output: true },
+            stream: StreamSpec {
+                path: path.clone(),
+                source: StreamSource::Command { argv, env: env.clone(), unset: unset.to_vec() },
+                label: label(db.kind, name),
+                require_output: true,
+                // Without comments the tool writes no trailer to look for.
+                complete_marker: (!db.options.iter().any(|o| o == "--skip-comments" || o == "--compact")).then(|| "-- Dump completed".to_string()),
+            },
             record: DatabaseRecord { path: format!("/{path}"), kind: db.kind.as_str().into(), name: name.clone(), server_version: server.clone(), tool_version: tool.clone(), format: "plain".into() },
         });
     }
@@ -225,7 +244,14 @@ fn sqlite(db: &DatabaseSpec, unset: &[OsString]) -> Result<PlannedDump> {
     argv.push(file.into_os_string());
     argv.push(".dump".into());
     Ok(PlannedDump {
-        stream: StreamSpec { path: path.clone(), source: StreamSource::Command { argv, env: Vec::new(), unset: unset.to_vec() }, label: label(DbKind::Sqlite, &db.name), require_output: true },
+        stream: StreamSpec {
+            path: path.clone(),
+            source: StreamSource::Command { argv, env: Vec::new(), unset: unset.to_vec() },
+            label: label(DbKind::Sqlite, &db.name),
+            require_output: true,
+            // `.dump` ends in `ROLLBACK; -- due to errors` when it could not read everything.
+            complete_marker: Some("COMMIT;".to_string()),
+        },
         record: DatabaseRecord { path: format!("/{path}"), kind: "sqlite".into(), name: db.name.clone(), server_version: String::new(), tool_version: tool, format: "sqlite-dump".into() },
     })
 }
@@ -238,6 +264,7 @@ fn command(db: &DatabaseSpec, unset: &[OsString]) -> PlannedDump {
             source: StreamSource::Command { argv: db.command.iter().map(OsString::from).collect(), env: Vec::new(), unset: unset.to_vec() },
             label: label(DbKind::Command, &db.name),
             require_output: true,
+            complete_marker: None,
         },
         record: DatabaseRecord { path: format!("/{path}"), kind: "command".into(), name: db.name.clone(), server_version: String::new(), tool_version: String::new(), format: "raw".into() },
     }

@@ -344,3 +344,23 @@ fn hooks_and_dumps_never_see_the_configs_password_variables() {
     let dumped = job.env.snap(["dump", &id, "/databases/command/env"]).ok().stdout;
     assert!(dumped.contains("SNAP_TEST_VISIBLE=yes") && !dumped.contains("SNAP_TEST_REPO_PASS"), "{dumped}");
 }
+
+#[test]
+fn a_dump_cut_short_by_a_tool_that_exits_0_writes_no_snapshot() {
+    let job = Job::new("", "");
+    let db = job.env.path().join("app.db");
+    std::fs::write(&db, b"not read by the fake tool").unwrap();
+    // A stand-in sqlite3 that prints the start of a dump and exits 0, as a tool cut short might.
+    let bin = job.env.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("sqlite3");
+    std::fs::write(&fake, "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '3.40.1 stand-in'; exit 0; fi\nprintf 'PRAGMA foreign_keys=OFF;\\nBEGIN TRANSACTION;\\nCREATE TABLE t(x);\\n'\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = std::fs::read_to_string(&job.config).unwrap() + &format!("[[job.app.database]]\nkind = \"sqlite\"\nname = \"app\"\npath = \"{}\"\n", s(&db));
+    std::fs::write(&job.config, text).unwrap();
+    let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
+    let run: Run = job.cmd(&["run", "app"]).env("PATH", path).output().unwrap().into();
+    expect_code(&run, 1, "a cut dump");
+    assert_contains(&run.stderr, "database sqlite/app: the dump does not end as a complete one does (no \"COMMIT;\" at its end); no snapshot was written", "the cut dump is named");
+    assert!(job.snapshots().is_empty());
+}

@@ -73,13 +73,19 @@ pub struct StreamSpec {
     pub label: String,
     /// Empty output is an error (a dump that printed nothing), not only a warning.
     pub require_output: bool,
+    /// Text a complete dump ends with (within its last [`TAIL_LEN`] bytes): a tool that exits 0
+    /// with its output cut short is caught, and no snapshot is written.
+    pub complete_marker: Option<String>,
 }
+
+/// How many of a stream's last bytes [`StreamSpec::complete_marker`] is looked for in.
+pub const TAIL_LEN: usize = 256;
 
 impl StreamSpec {
     /// A stream at `path` with no label and empty output allowed.
     #[must_use]
     pub fn new(path: impl Into<String>, source: StreamSource) -> Self {
-        Self { path: path.into(), source, label: String::new(), require_output: false }
+        Self { path: path.into(), source, label: String::new(), require_output: false, complete_marker: None }
     }
 
     fn shown(&self) -> String {

@@ -10,7 +10,7 @@ use crossbeam_channel::Sender;
 
 use super::delta::PreviousVersion;
 use super::pipeline::chunk_reader;
-use super::{Ctx, Secret, StoreJob, StreamSource, StreamSpec};
+use super::{Ctx, Secret, StoreJob, StreamSource, StreamSpec, TAIL_LEN};
 use crate::error::{Error, Result};
 use crate::format::tree::Node;
 use crate::format::BlobId;
@@ -24,13 +24,23 @@ const STDERR_WARNINGS: usize = 20;
 pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousVersion, mut node: Node, store: &Sender<StoreJob>) -> Option<Node> {
     let shown = spec.shown();
     let result = match &spec.source {
-        StreamSource::Stdin => chunk_reader(ctx, &ctx.stream_chunker, std::io::stdin().lock(), store, Some(previous), None)
-            .map_err(|e| Error::CommandFailed(format!("reading standard input for {shown}: {e}"))),
+        StreamSource::Stdin => {
+            let mut reader = Tail::new(std::io::stdin().lock());
+            chunk_reader(ctx, &ctx.stream_chunker, &mut reader, store, Some(previous), None)
+                .map(|(ids, n)| (ids, n, reader.tail))
+                .map_err(|e| Error::CommandFailed(format!("reading standard input for {shown}: {e}")))
+        }
         StreamSource::Command { argv, env, unset } => run_command(ctx, &shown, argv, env, unset, previous, store),
     };
-    let result = result.and_then(|(ids, n)| {
+    let result = result.and_then(|(ids, n, tail)| {
         if n == 0 && spec.require_output {
             return Err(Error::CommandFailed(format!("{shown}: the dump printed nothing; no snapshot was written")));
+        }
+        if let Some(marker) = &spec.complete_marker
+            && n > 0
+            && !String::from_utf8_lossy(&tail).contains(marker.as_str())
+        {
+            return Err(Error::CommandFailed(format!("{shown}: the dump does not end as a complete one does (no {marker:?} at its end); no snapshot was written")));
         }
         Ok((ids, n))
     });
@@ -62,7 +72,7 @@ pub(super) fn read_stream(ctx: &Ctx<'_>, spec: &StreamSpec, previous: &PreviousV
     }
 }
 
-fn run_command(ctx: &Ctx<'_>, shown: &str, argv: &[OsString], env: &[(OsString, Secret)], unset: &[OsString], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64)> {
+fn run_command(ctx: &Ctx<'_>, shown: &str, argv: &[OsString], env: &[(OsString, Secret)], unset: &[OsString], previous: &PreviousVersion, store: &Sender<StoreJob>) -> Result<(Vec<BlobId>, u64, Vec<u8>)> {
     let line = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let (prog, args) = argv.split_first().ok_or_else(|| Error::Usage(format!("{shown}: no command given")))?;
     let mut cmd = Command::new(prog);
@@ -78,7 +88,8 @@ fn run_command(ctx: &Ctx<'_>, shown: &str, argv: &[OsString], env: &[(OsString, 
     // Standard error is collected on its own thread (a chatty tool must never block on a full
     // pipe): its last lines explain a failure, and on success every line becomes a warning.
     let err_lines = child.stderr.take().map(|e| std::thread::spawn(move || collect_lines(e)));
-    let read = chunk_reader(ctx, &ctx.stream_chunker, out, store, Some(previous), None);
+    let mut reader = Tail::new(out);
+    let read = chunk_reader(ctx, &ctx.stream_chunker, &mut reader, store, Some(previous), None);
     if read.is_err() {
         let _ = child.kill();
     }
@@ -105,7 +116,31 @@ fn run_command(ctx: &Ctx<'_>, shown: &str, argv: &[OsString], env: &[(OsString, 
     if lines.len() > STDERR_WARNINGS {
         w.push(format!("{shown}: {} more lines on standard error", lines.len() - STDERR_WARNINGS));
     }
-    Ok((ids, n))
+    Ok((ids, n, reader.tail))
+}
+
+/// A reader that remembers the last [`TAIL_LEN`] bytes it gave.
+struct Tail<R> {
+    inner: R,
+    tail: Vec<u8>,
+}
+
+impl<R> Tail<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, tail: Vec::with_capacity(2 * TAIL_LEN) }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Tail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = buf.get(..n).unwrap_or_default();
+        self.tail.extend_from_slice(&got[got.len().saturating_sub(TAIL_LEN)..]);
+        if self.tail.len() > TAIL_LEN {
+            self.tail.drain(..self.tail.len() - TAIL_LEN);
+        }
+        Ok(n)
+    }
 }
 
 /// The non-empty lines a reader yields (invalid UTF-8 replaced), at most a bounded number kept:
