@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use jiff::Timestamp;
 
 use snap::job::{Config, JobSpec, Secret};
@@ -49,6 +49,10 @@ enum Sub {
 struct CheckArgs {
     #[command(flatten)]
     config: ConfigArg,
+    /// Also open every repository with its password and ask every database server for its
+    /// version (read-only: nothing is written to any repository or server)
+    #[arg(long)]
+    probe: bool,
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
@@ -60,6 +64,9 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
 fn check(g: &GlobalArgs, a: &CheckArgs) -> Result<ExitCode> {
     let (path, config) = a.config.load()?;
     try_passwords(&config)?;
+    if a.probe {
+        probe(g, &config)?;
+    }
     let now = Timestamp::now();
     if g.json {
         let mut out = serde_json::json!({ "config": path });
@@ -79,6 +86,33 @@ fn check(g: &GlobalArgs, a: &CheckArgs) -> Result<ExitCode> {
         print_human(&path, &config, now);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens every repository and asks every database server its version; the first failure,
+/// named, is the error.
+fn probe(g: &GlobalArgs, config: &Config) -> Result<()> {
+    let cache_root = g.cache_root()?;
+    for r in config.repositories.values() {
+        let backend = snap::backend::Backend::open(&r.url, false).with_context(|| format!("repository {:?}", r.name))?;
+        snap::repo::Repository::probe(&backend).with_context(|| format!("repository {:?}", r.name))?;
+        let password = r.password.read()?;
+        let root = r.cache_dir.clone().unwrap_or_else(|| cache_root.clone());
+        let repo = snap::repo::Repository::open(backend, &password, &root).with_context(|| format!("repository {:?}", r.name))?;
+        if !g.quiet && !g.json {
+            println!("repository {}: opens ({} snapshots)", r.name, repo.snapshots().map(|s| s.len()).unwrap_or(0));
+        }
+    }
+    let hide = config.env_secret_names();
+    for j in config.jobs.values() {
+        let dumps = snap::job::dump::plan_dumps(&j.databases, &hide).with_context(|| format!("job {:?}", j.name))?;
+        for d in dumps {
+            if !g.quiet && !g.json {
+                let version = if d.record.server_version.is_empty() { d.record.tool_version.clone() } else { d.record.server_version.clone() };
+                println!("job {}: {} reachable ({version})", j.name, d.stream.label);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads every password the config names, repositories' and databases', and forgets it at

@@ -364,3 +364,22 @@ fn a_dump_cut_short_by_a_tool_that_exits_0_writes_no_snapshot() {
     assert_contains(&run.stderr, "database sqlite/app: the dump does not end as a complete one does (no \"COMMIT;\" at its end); no snapshot was written", "the cut dump is named");
     assert!(job.snapshots().is_empty());
 }
+
+#[test]
+fn config_check_probe_opens_every_repository_and_names_the_one_that_does_not() {
+    let job = Job::new("", "[[job.app.database]]\nkind = \"command\"\nname = \"rows\"\ncommand = [\"echo\", \"x\"]\n");
+    let run = job.run(&["config", "check", "--probe"]);
+    expect_code(&run, 0, "config check --probe");
+    assert_contains(&run.stdout, "repository local: opens (0 snapshots)", "the repository opened");
+    assert_contains(&run.stdout, "job app: database command/rows reachable", "the dump planned");
+    let wrong = job.env.path().join("wrong-password");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let text = std::fs::read_to_string(&job.config).unwrap().replace(&format!("password_file = \"{}\"", s(&job.env.path().join("password"))), &format!("password_file = \"{}\"", s(&wrong)));
+    std::fs::write(&job.config, text).unwrap();
+    let run = job.run(&["config", "check", "--probe"]);
+    expect_code(&run, 12, "a repository whose password is wrong");
+    assert_contains(&run.stderr, "repository \"local\"", "the repository is named");
+    assert_contains(&run.stderr, "wrong password", "why");
+    // Without --probe only the sources are tried: the file gives a password, so it passes.
+    expect_code(&job.run(&["config", "check"]), 0, "config check without --probe");
+}
