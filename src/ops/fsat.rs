@@ -157,8 +157,12 @@ pub fn read_link_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<u8>> {
 /// where `/proc` is not mounted.
 fn proc_path(dir: BorrowedFd<'_>, name: &OsStr, fallback: &Path) -> PathBuf {
     use std::os::fd::AsRawFd;
-    let p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-    if p.exists() { p.join(name) } else { fallback.to_path_buf() }
+    static PROC_FD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *PROC_FD.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+        PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
+    } else {
+        fallback.to_path_buf()
+    }
 }
 
 /// Extended attributes of `name` inside `dir`, not following a final link; unreadable ones are
