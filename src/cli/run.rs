@@ -1,5 +1,6 @@
 //! `snap run JOB... | --all`: carry out jobs of the config file, one after another; exit non-zero
-//! if any failed (each still runs), with the worst job's code.
+//! if any failed (each still runs), with the worst job's code (failed 1 > interrupted 130 >
+//! locked 11 > partial 3).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,12 +75,26 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
                 if matches!(e, Error::Locked(_)) { 11 } else { 1 }
             }
         };
-        worst = worst.max(code);
+        if severity(code) > severity(worst) {
+            worst = code;
+        }
     }
     if g.json {
         println!("{}", serde_json::Value::Array(results));
     }
     Ok(ExitCode::from(worst))
+}
+
+/// How bad an exit code is, to pick the one `snap run` of several jobs exits with: a failed job
+/// outweighs an interrupted one, which outweighs a locked one, which outweighs a partial one.
+fn severity(code: u8) -> u8 {
+    match code {
+        0 => 0,
+        3 => 1,
+        11 => 2,
+        130 => 3,
+        _ => 4,
+    }
 }
 
 /// Prints one job's outcome; its exit code.

@@ -383,3 +383,16 @@ fn config_check_probe_opens_every_repository_and_names_the_one_that_does_not() {
     // Without --probe only the sources are tried: the file gives a password, so it passes.
     expect_code(&job.run(&["config", "check"]), 0, "config check without --probe");
 }
+
+#[test]
+fn several_jobs_all_run_and_the_run_exits_1_when_any_failed() {
+    let job = Job::new("", "");
+    let text = std::fs::read_to_string(&job.config).unwrap()
+        + &format!("\n[job.broken]\nrepository = \"local\"\n\n[[job.broken.database]]\nkind = \"command\"\nname = \"fails\"\ncommand = [\"false\"]\n\n[job.gone]\nrepository = \"local\"\npaths = [\"{}\"]\n", s(&job.env.path().join("missing-on-purpose")));
+    std::fs::write(&job.config, text).unwrap();
+    let run = job.run(&["run", "--all"]);
+    expect_code(&run, 1, "one job failed, the others ran");
+    let st = job.status();
+    let outcomes: Vec<(&str, &str)> = st.as_array().unwrap().iter().map(|s| (s["job"].as_str().unwrap(), s["outcome"].as_str().unwrap())).collect();
+    assert_eq!(outcomes, [("app", "success"), ("broken", "failed"), ("gone", "failed")]);
+}
