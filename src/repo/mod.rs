@@ -25,7 +25,17 @@ use crate::format::{BlobId, DecodeError, IndexId, KeyId, SnapshotId};
 use crate::index::{BlobLocation, LocalIndex};
 
 /// Packs storage holds, with their sizes, once listed (packs written since are added).
-type StoredPacks = Arc<parking_lot::RwLock<Option<HashMap<crate::format::PackId, u64>>>>;
+type StoredPacks = Arc<parking_lot::RwLock<Option<HashMap<crate::format::PackId, StoredPack>>>>;
+
+/// What [`Repository::learn_stored_packs`] found of one pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoredPack {
+    /// Listed at exactly the size its index entries give, or written by this process.
+    Whole,
+    /// Listed at this size; the index gave no size to compare (a cache from before it kept
+    /// them, or a pack no index names yet).
+    Listed(u64),
+}
 
 /// Index files read in parallel per step of [`Repository::sync_index`].
 const SYNC_BATCH: usize = 64;
@@ -43,9 +53,9 @@ pub struct Repository {
     dicts: Mutex<HashMap<BlobId, Arc<blob::Dict>>>,
     /// Recently read pack regions, for delta bases (see [`Repository::read_blob_ahead`]).
     regions: Mutex<Vec<Region>>,
-    /// The packs storage holds, with their sizes, when [`Repository::learn_stored_packs`] was
-    /// called: a blob the index places in a pack that is gone or too short is then not
-    /// readable, and a backup stores it again instead of deduplicating against it.
+    /// The packs storage holds whole, once [`Repository::learn_stored_packs`] was called: a
+    /// blob the index places in a pack that is gone, cut or swapped is then not readable, and
+    /// a backup stores it again instead of deduplicating against it.
     stored_packs: StoredPacks,
     /// Where warnings go: things skipped or tolerated that lose nothing but deserve a look.
     warnings: Warnings,
@@ -542,23 +552,33 @@ impl Repository {
     fn in_stored_pack(&self, loc: &BlobLocation) -> bool {
         let guard = self.stored_packs.read();
         let Some(packs) = guard.as_ref() else { return true };
-        let Some(&listed) = packs.get(&loc.pack) else { return false };
-        match self.index.pack_size(&loc.pack) {
-            Ok(Some(expected)) => listed == expected,
-            _ => listed >= u64::from(loc.offset) + u64::from(loc.length),
+        match packs.get(&loc.pack) {
+            Some(StoredPack::Whole) => true,
+            Some(StoredPack::Listed(size)) => *size >= u64::from(loc.offset) + u64::from(loc.length),
+            None => false,
         }
     }
 
-    /// Lists the packs in storage with their sizes (one listing), so that from now on
-    /// [`Repository::readable_in_index`] counts a blob in a missing or truncated pack as absent.
-    /// Returns the packs listed.
+    /// Lists the packs in storage with their sizes (one listing) and compares each with the
+    /// size the index gives it, once, so that from now on [`Repository::readable_in_index`]
+    /// counts a blob in a missing, cut or swapped pack as absent. Returns the packs listed.
     ///
     /// # Errors
-    /// Storage errors.
+    /// Storage errors; local index errors.
     pub fn learn_stored_packs(&self) -> Result<Vec<crate::format::PackId>> {
-        let listed: HashMap<crate::format::PackId, u64> = self.backend.list_sized(FileType::Pack)?.into_iter().filter_map(|(n, size)| Some((n.parse().ok()?, size))).collect();
-        let ids = listed.keys().copied().collect();
-        *self.stored_packs.write() = Some(listed);
+        let mut ids = Vec::new();
+        let mut packs = HashMap::new();
+        for (name, size) in self.backend.list_sized(FileType::Pack)? {
+            let Ok(id) = name.parse::<crate::format::PackId>() else { continue };
+            ids.push(id);
+            match self.index.pack_size(&id)? {
+                Some(expected) if expected == size => packs.insert(id, StoredPack::Whole),
+                // Not what its index entries describe: as good as gone.
+                Some(_) => None,
+                None => packs.insert(id, StoredPack::Listed(size)),
+            };
+        }
+        *self.stored_packs.write() = Some(packs);
         Ok(ids)
     }
 

@@ -95,8 +95,8 @@ impl<'r> BlobSaver<'r> {
                             continue;
                         }
                         match write_pack(&backend, &keys, up) {
-                            Ok((p, size)) => {
-                                note_stored(&stored, &p, size);
+                            Ok(p) => {
+                                note_stored(&stored, &p);
                                 shared.packs.fetch_add(1, Ordering::Relaxed);
                                 shared.pending.lock().push(p);
                             }
@@ -263,8 +263,8 @@ impl<'r> BlobSaver<'r> {
         let length = u32::try_from(buf.len()).map_err(|_| Error::Internal(format!("blob {id} is too large")))?;
         self.bytes_stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
         let entries = vec![PackEntry { kind, compression, id, offset: 0, length, raw_length, base: None }];
-        let (pack, size) = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
-        note_stored(&self.repo.stored_packs, &pack, size);
+        let pack = write_pack(&self.repo.backend, &self.repo.keys, Upload { buf, entries })?;
+        note_stored(&self.repo.stored_packs, &pack);
         self.shared.packs.fetch_add(1, Ordering::Relaxed);
         let file = IndexFile { supersedes: Vec::new(), packs: vec![pack] };
         let index_id = IndexId(self.repo.save_sealed(FileType::Index, aad::INDEX, &file.encode())?);
@@ -352,15 +352,15 @@ impl Drop for BlobSaver<'_> {
 }
 
 /// Appends the sealed header and its length, names the pack by its hash and stores it.
-/// Tells the repository's view of storage (when it has one) that a pack now exists.
-fn note_stored(stored: &super::StoredPacks, pack: &IndexPack, size: u64) {
+/// Tells the repository's view of storage (when it has one) that a whole pack now exists.
+fn note_stored(stored: &super::StoredPacks, pack: &IndexPack) {
     if let Some(m) = stored.write().as_mut() {
-        m.insert(pack.id, size);
+        m.insert(pack.id, super::StoredPack::Whole);
     }
 }
 
-/// Seals the header, writes the pack; returns its index entry and its size.
-fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<(IndexPack, u64)> {
+/// Seals the header and writes the pack.
+fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<IndexPack> {
     let Upload { mut buf, entries } = up;
     let header = encode_pack_header(&entries);
     let before = buf.len();
@@ -368,7 +368,6 @@ fn write_pack(backend: &Backend, keys: &MasterKeys, up: Upload) -> Result<(Index
     let hlen = u32::try_from(buf.len() - before).map_err(|_| Error::Internal("pack header too large".into()))?;
     buf.extend_from_slice(&hlen.to_le_bytes());
     let id = PackId(storage_hash(&buf));
-    let size = buf.len() as u64;
     backend.write(&FileType::Pack.path(&id.to_hex()), buf)?;
-    Ok((IndexPack { id, entries }, size))
+    Ok(IndexPack { id, entries })
 }
