@@ -4,13 +4,14 @@
 //! of what it lacks and its own retention, the check, then `on_success` or `on_error` — each step
 //! timed, and the outcome recorded for `snap status` and Prometheus.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::config::{Config, JobSpec, RepositorySpec};
+use super::config::{Config, JobSpec};
 use super::dump::plan_dumps;
 use super::hooks::{run_hooks, HookVars};
 use super::status::{self, JobStatus, Outcome, Phase};
@@ -76,19 +77,38 @@ impl JobLock {
     }
 }
 
-/// Opens the repository `spec` names, takes a lock of `kind` and brings its index up to date.
-///
-/// # Errors
-/// As [`Repository::open`] and [`Repository::lock`]; the password source cannot be read.
-pub fn open_repository(spec: &RepositorySpec, kind: LockKind, cache_root: &Path) -> Result<(Repository, LockGuard)> {
-    let backend = Backend::open(&spec.url, false)?;
-    Repository::probe(&backend)?;
-    let password = spec.password.read()?;
-    let root = spec.cache_dir.clone().unwrap_or_else(|| cache_root.to_path_buf());
-    let repo = Repository::open(backend, &password, &root)?;
-    let lock = repo.lock(kind)?;
-    repo.sync_index()?;
-    Ok((repo, lock))
+/// The repositories of one run, each opened (password, key derivation) once, when a step
+/// first needs it; every step then takes its own lock and brings the index up to date under it.
+struct Repos<'c> {
+    config: &'c Config,
+    cache_root: &'c Path,
+    open: HashMap<String, Repository>,
+}
+
+impl Repos<'_> {
+    /// Opens the repositories `names` that are not open yet.
+    fn open(&mut self, names: &[&str]) -> Result<()> {
+        for &name in names {
+            if self.open.contains_key(name) {
+                continue;
+            }
+            let spec = self.config.repository(name).ok_or_else(|| Error::Usage(format!("no repository named {name:?} in the config")))?;
+            let backend = Backend::open(&spec.url, false)?;
+            Repository::probe(&backend)?;
+            let password = spec.password.read()?;
+            let root = spec.cache_dir.clone().unwrap_or_else(|| self.cache_root.to_path_buf());
+            self.open.insert(name.to_string(), Repository::open(backend, &password, &root)?);
+        }
+        Ok(())
+    }
+
+    /// The open repository `name` under a new lock of `kind`, its index up to date.
+    fn locked(&self, name: &str, kind: LockKind) -> Result<(&Repository, LockGuard)> {
+        let repo = self.open.get(name).ok_or_else(|| Error::Internal(format!("repository {name} was not opened")))?;
+        let lock = repo.lock(kind)?;
+        repo.sync_index()?;
+        Ok((repo, lock))
+    }
 }
 
 /// The steps of one run, timed as they go.
@@ -127,12 +147,13 @@ pub fn run_job(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
     let mut vars = HookVars { job: job.name.clone(), repository: job.repository.clone(), hide: hide.clone(), ..HookVars::default() };
     let mut error: Option<Error> = None;
     let mut saved: Option<BackupOutcome> = None;
+    let mut repos = Repos { config, cache_root: &opts.cache_root, open: HashMap::new() };
 
     if let Err(e) = steps.step("before", || run_hooks("before", &job.before, &vars)) {
         error = Some(e);
     }
     if error.is_none() {
-        match steps.step("backup", || backup_step(config, job, opts, cancel, &hide)) {
+        match steps.step("backup", || backup_step(&mut repos, job, opts, cancel, &hide)) {
             Ok(out) => {
                 vars.snapshot = out.id.map(|i| i.to_hex()).unwrap_or_default();
                 saved = Some(out);
@@ -147,7 +168,7 @@ pub fn run_job(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
     // Retention here first, then each off-site copy gets what it lacks of the job's snapshots
     // and keeps its own policy.
     if error.is_none() {
-        if let Err(e) = steps.step("retention", || retention_step(config, job, opts, &job.repository)) {
+        if let Err(e) = steps.step("retention", || retention_step(&mut repos, job, &job.repository)) {
             error = Some(e);
         }
     }
@@ -155,16 +176,16 @@ pub fn run_job(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
         if error.is_some() {
             break;
         }
-        if let Err(e) = steps.step(&format!("copy to {target}"), || copy_step(config, job, opts, target)) {
+        if let Err(e) = steps.step(&format!("copy to {target}"), || copy_step(&mut repos, job, target)) {
             error = Some(e);
             break;
         }
-        if let Err(e) = steps.step(&format!("retention {target}"), || retention_step(config, job, opts, target)) {
+        if let Err(e) = steps.step(&format!("retention {target}"), || retention_step(&mut repos, job, target)) {
             error = Some(e);
         }
     }
     if error.is_none() && job.check.options().is_some() {
-        if let Err(e) = steps.step("check", || check_step(config, job, opts)) {
+        if let Err(e) = steps.step("check", || check_step(&mut repos, job)) {
             error = Some(e);
         }
     }
@@ -216,13 +237,10 @@ pub fn run_job(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
     Ok(RunOutcome { status, error, file_errors, warnings })
 }
 
-fn repository<'c>(config: &'c Config, name: &str) -> Result<&'c RepositorySpec> {
-    config.repository(name).ok_or_else(|| Error::Usage(format!("no repository named {name:?} in the config")))
-}
-
 /// One snapshot of every path and every dump of the job.
-fn backup_step(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &AtomicBool, hide: &[String]) -> Result<BackupOutcome> {
-    let (repo, lock) = open_repository(repository(config, &job.repository)?, LockKind::Shared, &opts.cache_root)?;
+fn backup_step(repos: &mut Repos<'_>, job: &JobSpec, opts: &RunOptions, cancel: &AtomicBool, hide: &[String]) -> Result<BackupOutcome> {
+    repos.open(&[&job.repository])?;
+    let (repo, lock) = repos.locked(&job.repository, LockKind::Shared)?;
     let dumps = plan_dumps(&job.databases, hide)?;
     let bopts = BackupOptions {
         paths: job.paths.clone(),
@@ -237,13 +255,14 @@ fn backup_step(config: &Config, job: &JobSpec, opts: &RunOptions, cancel: &Atomi
         job: Some(job.name.clone()),
         databases: dumps.into_iter().map(|d| d.record).collect(),
     };
-    backup(&repo, &bopts, &Progress::default(), cancel, &lock)
+    backup(repo, &bopts, &Progress::default(), cancel, &lock)
 }
 
 /// The job's retention policy for repository `name`, applied to the job's own snapshots there.
-fn retention_step(config: &Config, job: &JobSpec, opts: &RunOptions, name: &str) -> Result<()> {
+fn retention_step(repos: &mut Repos<'_>, job: &JobSpec, name: &str) -> Result<()> {
     let Some(policy) = job.retention.get(name) else { return Ok(()) };
-    let (repo, lock) = open_repository(repository(config, name)?, LockKind::Exclusive, &opts.cache_root)?;
+    repos.open(&[name])?;
+    let (repo, lock) = repos.locked(name, LockKind::Exclusive)?;
     let fopts = ForgetOptions {
         ids: Vec::new(),
         filter: SnapshotFilter { jobs: vec![job.name.clone()], ..SnapshotFilter::default() },
@@ -252,26 +271,28 @@ fn retention_step(config: &Config, job: &JobSpec, opts: &RunOptions, name: &str)
         dry_run: false,
         tz: job.zone.clone(),
     };
-    let report = forget(&repo, &fopts, &lock)?;
+    let report = forget(repo, &fopts, &lock)?;
     if policy.prune && report.removed() > 0 {
-        prune(&repo, &PruneOptions::default(), &lock)?;
+        prune(repo, &PruneOptions::default(), &lock)?;
     }
     Ok(())
 }
 
 /// Copies the job's snapshots that repository `target` lacks into it.
-fn copy_step(config: &Config, job: &JobSpec, opts: &RunOptions, target: &str) -> Result<()> {
-    let (src, _src_lock) = open_repository(repository(config, &job.repository)?, LockKind::Shared, &opts.cache_root)?;
-    let (dst, dst_lock) = open_repository(repository(config, target)?, LockKind::Shared, &opts.cache_root)?;
+fn copy_step(repos: &mut Repos<'_>, job: &JobSpec, target: &str) -> Result<()> {
+    repos.open(&[&job.repository, target])?;
+    let (src, _src_lock) = repos.locked(&job.repository, LockKind::Shared)?;
+    let (dst, dst_lock) = repos.locked(target, LockKind::Shared)?;
     let copts = CopyOptions { snapshots: Vec::new(), filter: SnapshotFilter { jobs: vec![job.name.clone()], ..SnapshotFilter::default() }, dry_run: false };
-    copy(&src, &dst, &copts, &dst_lock, &CopyProgress::default()).map(|_| ())
+    copy(src, dst, &copts, &dst_lock, &CopyProgress::default()).map(|_| ())
 }
 
 /// The job's check of its main repository.
-fn check_step(config: &Config, job: &JobSpec, opts: &RunOptions) -> Result<()> {
+fn check_step(repos: &mut Repos<'_>, job: &JobSpec) -> Result<()> {
     let Some(copts) = job.check.options() else { return Ok(()) };
-    let (repo, _lock) = open_repository(repository(config, &job.repository)?, LockKind::Shared, &opts.cache_root)?;
-    let report = check(&repo, &copts, &CheckProgress::default())?;
+    repos.open(&[&job.repository])?;
+    let (repo, _lock) = repos.locked(&job.repository, LockKind::Shared)?;
+    let report = check(repo, &copts, &CheckProgress::default())?;
     match report.errors.first() {
         None => Ok(()),
         Some(first) => Err(Error::Refused(format!("check of repository {} found {} problem(s), the first: {first}", job.repository, report.errors.len()))),
