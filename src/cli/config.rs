@@ -33,6 +33,32 @@ impl ConfigArg {
     }
 }
 
+/// The config file and where job state lives: what `run`, `daemon` and `status` take.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The state directory (status records, metrics, job locks) [default: the config's state_dir]
+    #[arg(long, value_name = "DIR", env = "SNAP_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// [`ConfigArg::load`], with `--state-dir` applied.
+    pub fn load(&self) -> Result<(PathBuf, Config)> {
+        let (path, mut config) = self.config.load()?;
+        self.apply(&mut config);
+        Ok((path, config))
+    }
+
+    /// Applies `--state-dir` to a loaded config (a daemon's reload too).
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(d) = &self.state_dir {
+            config.state_dir.clone_from(d);
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]

@@ -2,7 +2,6 @@
 //! reload; SIGTERM, SIGINT: stop), and each of its events is one line on stderr, where journald
 //! picks it up, and a message to systemd when it runs under `Type=notify`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use snap::job::daemon::{notify_systemd, Control, Daemon, Event, SystemClock};
 use snap::job::run::{run_job, RunOptions};
 use snap::job::{Config, JobSpec};
 
-use super::config::ConfigArg;
+use super::config::StateArgs;
 use super::GlobalArgs;
 
 #[derive(clap::Args, Debug)]
@@ -25,23 +24,15 @@ running job (its `after` hooks still run), waits for it, and exits 0. Under syst
 Type=notify: see tools/systemd/snap.service.")]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArg,
-    /// The state directory (status records, metrics, job locks) [default: the config's state_dir]
-    #[arg(long, value_name = "DIR", env = "SNAP_STATE_DIR")]
-    state_dir: Option<PathBuf>,
+    state: StateArgs,
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
-    let (path, mut config) = a.config.load()?;
-    if let Some(d) = &a.state_dir {
-        config.state_dir.clone_from(d);
-    }
+    let (path, config) = a.state.load()?;
     // A reload reads the same file, with the same override.
     let mut reload = || -> snap::Result<Config> {
         let mut config = Config::load(&path)?;
-        if let Some(d) = &a.state_dir {
-            config.state_dir.clone_from(d);
-        }
+        a.state.apply(&mut config);
         Ok(config)
     };
     let control = Control::default();

@@ -2,7 +2,6 @@
 //! if any failed (each still runs), with the worst job's code (failed 1 > interrupted 130 >
 //! locked 11 > partial 3).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use snap::error::Error;
 use snap::job::run::{run_job, RunOptions, RunOutcome};
 use snap::job::status::Outcome;
 
-use super::config::ConfigArg;
+use super::config::StateArgs;
 use super::GlobalArgs;
 
 #[derive(clap::Args, Debug)]
@@ -25,25 +24,19 @@ its own retention; the check; then `on_success` or `on_error`. Hooks run with `s
 also in SNAP_JOB, SNAP_SNAPSHOT, SNAP_REPOSITORY_NAME and SNAP_ERROR.")]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArg,
+    state: StateArgs,
     /// The jobs to run, by name
     jobs: Vec<String>,
     /// Run every job of the config file
     #[arg(long, conflicts_with = "jobs")]
     all: bool,
-    /// The state directory (status records, metrics, job locks) [default: the config's state_dir]
-    #[arg(long, value_name = "DIR", env = "SNAP_STATE_DIR")]
-    state_dir: Option<PathBuf>,
     /// Record the snapshot at this time instead of now ("YYYY-MM-DD HH:MM:SS", local time)
     #[arg(long)]
     time: Option<String>,
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
-    let (_, mut config) = a.config.load()?;
-    if let Some(d) = &a.state_dir {
-        config.state_dir.clone_from(d);
-    }
+    let (_, config) = a.state.load()?;
     let names: Vec<String> = if a.all { config.jobs.keys().cloned().collect() } else { a.jobs.clone() };
     if names.is_empty() {
         bail!("name the jobs to run, or give --all");

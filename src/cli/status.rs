@@ -1,28 +1,24 @@
 //! `snap status`: what each job did last, from the state directory (no repository is opened).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use snap::job::status::{load_all, Outcome};
 
-use super::config::ConfigArg;
+use super::config::StateArgs;
 use super::GlobalArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArg,
-    /// The state directory [default: the config's state_dir]
-    #[arg(long, value_name = "DIR", env = "SNAP_STATE_DIR")]
-    state_dir: Option<PathBuf>,
+    state: StateArgs,
 }
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
-    let state_dir = match &a.state_dir {
+    let state_dir = match &a.state.state_dir {
         Some(d) => d.clone(),
-        None => a.config.load()?.1.state_dir,
+        None => a.state.load()?.1.state_dir,
     };
     let all = load_all(&state_dir);
     if g.json {
