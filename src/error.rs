@@ -26,8 +26,10 @@ pub enum Error {
     /// command stops before it deletes or commits anything.
     #[error("repository lock lost: {0}; stopped before changing anything more")]
     LockLost(String),
-    #[error("storage {op} {path}: {source}")]
-    Backend { op: &'static str, path: String, source: Box<opendal::Error> },
+    /// `cause` is deliberately not a `source`: [`describe`] already says what it holds in one
+    /// line, where OpenDAL's own display dumps the whole request.
+    #[error("storage {op} {path}: {}", describe(cause))]
+    Backend { op: &'static str, path: String, cause: Box<opendal::Error> },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{what} {name}: {source}")]
@@ -92,4 +94,70 @@ impl Error {
 fn binary_size(n: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     UNITS.iter().find(|(u, _)| n >= *u && n.is_multiple_of(*u)).map_or_else(|| format!("{n} bytes"), |(u, name)| format!("{} {name}", n / u))
+}
+
+/// One line on what went wrong in storage: the kind in words, the service's own code and message
+/// when it sent one (S3's `<Code>`), and the lowest cause, without OpenDAL's request dump.
+fn describe(e: &opendal::Error) -> String {
+    use opendal::ErrorKind as K;
+    let full = format!("{e:#}");
+    // S3 says what went wrong as `<Code>` and `<Message>` in its XML body; OpenDAL passes the
+    // body on, or parses it into `S3Error { code: "..", message: "..", .. }`.
+    let tag = |t: &str| -> Option<String> {
+        let (open, close) = (format!("<{t}>"), format!("</{t}>"));
+        if let Some(start) = full.find(&open) {
+            let start = start + open.len();
+            let end = full[start..].find(&close)? + start;
+            return Some(full[start..end].to_string());
+        }
+        let field = format!("{}: \"", t.to_lowercase());
+        let start = full.find(&field)? + field.len();
+        let end = full[start..].find('"')? + start;
+        Some(full[start..end].to_string()).filter(|v| !v.is_empty())
+    };
+    let kind = match e.kind() {
+        K::NotFound => "not found",
+        K::PermissionDenied => "access denied (check the credentials and what they may do)",
+        K::RateLimited => "rate limited",
+        K::ConfigInvalid if full.contains("NoSuchBucket") => "the bucket does not exist",
+        K::ConfigInvalid => "invalid storage configuration",
+        K::Unsupported => "not supported by this storage",
+        K::AlreadyExists => "already exists",
+        _ => "failed",
+    };
+    let mut out = kind.to_string();
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(msg)) => out.push_str(&format!(": {code}: {msg}")),
+        (Some(code), None) => out.push_str(&format!(": {code}")),
+        _ => {
+            let mut cause = e.message().to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                cause = s.to_string();
+                src = s.source();
+            }
+            let cause = ssh_cause(&cause).map_or_else(|| first_words(&cause), str::to_string);
+            if !cause.is_empty() {
+                out.push_str(&format!(": {cause}"));
+            }
+        }
+    }
+    out
+}
+
+/// What ssh's own log (the lowest cause of an SFTP failure) means, for the messages that matter.
+fn ssh_cause(log: &str) -> Option<&'static str> {
+    const KNOWN: [(&str, &str); 5] = [
+        ("REMOTE HOST IDENTIFICATION HAS CHANGED", "host key mismatch: the server's key is not the one known_hosts holds for it (a reinstalled server, or someone in between)"),
+        ("Host key verification failed", "host key verification failed: the server is not in known_hosts (add it, or use -o sftp.host-keys=accept-new)"),
+        ("Permission denied", "access denied: the server refused the login (check the user and key)"),
+        ("Connection refused", "connection refused"),
+        ("Could not resolve hostname", "unknown host"),
+    ];
+    KNOWN.iter().find(|(needle, _)| log.contains(needle)).map(|(_, said)| *said)
+}
+
+/// The first line of `text` that says something (not a row of `@` or `-`).
+fn first_words(text: &str) -> String {
+    text.lines().map(str::trim).find(|l| l.chars().any(char::is_alphanumeric)).unwrap_or_default().to_string()
 }

@@ -10,6 +10,11 @@ use opendal::{blocking, ErrorKind, Operator};
 
 use crate::error::{Error, Result};
 
+mod location;
+mod remote;
+
+pub use location::{Location, Options};
+
 /// The kinds of file in a repository and where each lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileType {
@@ -114,6 +119,10 @@ pub struct Backend {
     /// into place. Built on the first write, so reading or probing a directory never adds to it.
     writer: Arc<OnceLock<blocking::Operator>>,
     root: Option<PathBuf>,
+    /// SFTP has no atomic upload: writes go to `tmp/` and are renamed into place.
+    stage_writes: bool,
+    /// Object stores have no directories to create.
+    has_dirs: bool,
     location: String,
     rt: Arc<tokio::runtime::Runtime>,
 }
@@ -125,41 +134,68 @@ impl std::fmt::Debug for Backend {
 }
 
 fn be(op: &'static str, path: &str, source: opendal::Error) -> Error {
-    Error::Backend { op, path: path.to_string(), source: Box::new(source) }
+    let path = if path.is_empty() { "/".to_string() } else { path.to_string() };
+    Error::Backend { op, path, cause: Box::new(source) }
+}
+
+/// Whether `e` says the S3 bucket itself is missing (as opposed to a file in it).
+fn is_missing_bucket(e: &opendal::Error) -> bool {
+    format!("{e:?}").contains("NoSuchBucket")
 }
 
 impl Backend {
-    /// Opens the location `loc`: a local directory path, or `memory:` for an in-process store
-    /// (tests). With `create` false a missing local directory is [`Error::NoRepository`]; with
-    /// `create` true it is made.
+    /// Opens the location `loc` (see [`Location::parse`]) with default options.
     ///
     /// # Errors
-    /// The location does not exist (and `create` is false) or the storage cannot be set up.
+    /// As [`Backend::open_with`].
     pub fn open(loc: &str, create: bool) -> Result<Self> {
+        Self::open_with(loc, &Options::default(), create)
+    }
+
+    /// Opens the location `loc` with backend options `opts`. With `create` false a missing local
+    /// directory is [`Error::NoRepository`]; with `create` true it is made. Remote storage is not
+    /// contacted here: the first read or write tells whether it is there.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a location or option that cannot be used; a local location that does
+    /// not exist (and `create` is false); storage that cannot be set up.
+    pub fn open_with(loc: &str, opts: &Options, create: bool) -> Result<Self> {
+        let parsed = Location::parse(loc)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .thread_name("snap-io")
             .enable_all()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
-        let (op, root) = if loc == "memory:" {
-            (Operator::new(opendal::services::Memory::default()).map_err(|e| be("open", loc, e))?, None)
-        } else {
-            let root = local_root(loc)?;
-            if !root.is_dir() {
-                if !create {
-                    return Err(Error::NoRepository(loc.to_string()));
+        let open_err = |e| be("open", loc, e);
+        let (op, root) = match &parsed {
+            Location::Memory => (Operator::new(opendal::services::Memory::default()).map_err(open_err)?, None),
+            Location::Local(path) => {
+                let root = local_root(path)?;
+                if !root.is_dir() {
+                    if !create {
+                        return Err(Error::NoRepository(loc.to_string()));
+                    }
+                    if root.exists() {
+                        return Err(Error::NotEmpty(loc.to_string()));
+                    }
                 }
-                if root.exists() {
-                    return Err(Error::NotEmpty(loc.to_string()));
-                }
+                let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
+                (Operator::new(builder).map_err(open_err)?, Some(root))
             }
-            let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
-            (Operator::new(builder).map_err(|e| be("open", loc, e))?, Some(root))
+            Location::S3 { .. } | Location::Sftp { .. } => (remote::operator(&parsed, opts, loc)?, None),
         };
         let _guard = rt.enter();
         let op = blocking::Operator::new(op).map_err(|e| be("open", loc, e))?;
-        Ok(Self { op, writer: Arc::new(OnceLock::new()), root, location: loc.to_string(), rt: Arc::new(rt) })
+        Ok(Self {
+            op,
+            writer: Arc::new(OnceLock::new()),
+            root,
+            stage_writes: matches!(parsed, Location::Sftp { .. }),
+            has_dirs: !matches!(parsed, Location::S3 { .. }),
+            location: loc.to_string(),
+            rt: Arc::new(rt),
+        })
     }
 
     fn writer(&self) -> Result<&blocking::Operator> {
@@ -222,8 +258,31 @@ impl Backend {
         if data.len() as u64 > max {
             return Err(Error::TooLarge { path: path.to_string(), size: data.len() as u64, max, kind });
         }
+        if self.stage_writes {
+            return self.write_staged(path, data);
+        }
         self.writer()?.write(path, data).map(|_| ()).map_err(|e| be("write", path, e))?;
         self.sync_dirs_of(path)
+    }
+
+    /// Writes `data` under a random name in `tmp/`, then renames it to `path`: a reader never
+    /// sees a half-written file under its final name. Every name snap writes is new (a content
+    /// id or a fresh random one), so a `path` that already exists holds these very bytes (a
+    /// retried request that had in fact succeeded): the staged copy is then dropped.
+    fn write_staged(&self, path: &str, data: Vec<u8>) -> Result<()> {
+        let mut r = [0u8; 16];
+        getrandom::getrandom(&mut r).map_err(|e| Error::Internal(format!("no randomness for a temporary name: {e}")))?;
+        let tmp = format!("{TMP_DIR}/{}", hex::encode(r));
+        let len = data.len() as u64;
+        self.op.write(&tmp, data).map_err(|e| be("write", &tmp, e))?;
+        if let Err(e) = self.op.rename(&tmp, path) {
+            let there = self.op.stat(path).map(|m| m.content_length() == len).unwrap_or(false);
+            let _ = self.op.delete(&tmp);
+            if !there {
+                return Err(be("rename", path, e));
+            }
+        }
+        Ok(())
     }
 
     /// Makes the rename or deletion of `path` durable on a local disk: the directories from its
@@ -305,6 +364,8 @@ impl Backend {
                 p.is_empty() || p == TMP_DIR
             })),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            // Nothing can be stored where there is no bucket: no repository there.
+            Err(e) if is_missing_bucket(&e) => Err(Error::NoRepository(format!("{} (the bucket does not exist)", self.location))),
             Err(e) => Err(be("list", "", e)),
         }
     }
@@ -314,6 +375,9 @@ impl Backend {
     /// # Errors
     /// Storage errors.
     pub fn create_dir(&self, dir: &str) -> Result<()> {
+        if !self.has_dirs {
+            return Ok(());
+        }
         self.op.create_dir(dir).map_err(|e| be("mkdir", dir, e))
     }
 
@@ -339,12 +403,11 @@ impl Backend {
 /// True when `e` is a storage not-found error.
 #[must_use]
 pub fn is_not_found(e: &Error) -> bool {
-    matches!(e, Error::Backend { source, .. } if source.kind() == ErrorKind::NotFound)
+    matches!(e, Error::Backend { cause, .. } if cause.kind() == ErrorKind::NotFound)
 }
 
-/// The absolute directory a plain-path location names.
-fn local_root(loc: &str) -> Result<PathBuf> {
-    let p = Path::new(loc);
+/// The absolute directory a local location names.
+fn local_root(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
     } else {

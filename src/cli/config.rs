@@ -119,7 +119,7 @@ fn check(g: &GlobalArgs, a: &CheckArgs) -> Result<ExitCode> {
 fn probe(g: &GlobalArgs, config: &Config) -> Result<()> {
     let cache_root = g.cache_root()?;
     for r in config.repositories.values() {
-        let backend = snap::backend::Backend::open(&r.url, false).with_context(|| format!("repository {:?}", r.name))?;
+        let backend = snap::backend::Backend::open_with(&r.url, &r.options, false).with_context(|| format!("repository {:?}", r.name))?;
         snap::repo::Repository::probe(&backend).with_context(|| format!("repository {:?}", r.name))?;
         let password = r.password.read()?;
         let root = r.cache_dir.clone().unwrap_or_else(|| cache_root.clone());

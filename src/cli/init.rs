@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
-use snap::backend::Backend;
 use snap::crypto::KdfParams;
 use snap::format::config::ChunkerParams;
 use snap::repo::Repository;
@@ -41,10 +40,15 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let loc = g.location()?;
     // Refuse a non-empty location before asking for a password, and create nothing until both
     // are settled.
-    if let Ok(probe) = Backend::open(loc, false)
-        && !probe.is_empty()?
-    {
-        return Err(snap::Error::NotEmpty(loc.to_string()).into());
+    if let Ok(probe) = g.backend(loc, false) {
+        match probe.is_empty() {
+            Ok(true) => {}
+            Ok(false) => return Err(snap::Error::NotEmpty(loc.to_string()).into()),
+            // snap makes directories but not buckets: a bucket is an account-level decision
+            // (region, quotas, object lock) for whoever owns the storage.
+            Err(snap::Error::NoRepository(_)) => bail!("cannot init {loc}: the bucket does not exist; create it first"),
+            Err(e) => return Err(e.into()),
+        }
     }
     let d = KdfParams::default();
     let kdf = KdfParams { memory_kib: a.kdf_memory_kib.unwrap_or(d.memory_kib), iterations: a.kdf_iterations.unwrap_or(d.iterations), parallelism: d.parallelism };
@@ -65,7 +69,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         None => None,
     };
     let password = g.password(true)?;
-    let backend = Backend::open(loc, true)?;
+    let backend = g.backend(loc, true)?;
     let repo = match &src {
         Some(src) => Repository::init_from(backend, &password, kdf, &g.cache_root()?, src, |_| {})?,
         None => Repository::init_with(backend, &password, kdf, &g.cache_root()?, |c| {

@@ -29,7 +29,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
-use snap::backend::Backend;
+use snap::backend::{Backend, Options};
 use snap::job::Secret;
 use snap::repo::lock::{LockGuard, LockKind};
 use snap::repo::Repository;
@@ -45,9 +45,15 @@ pub struct Cli {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct GlobalArgs {
-    /// Repository location (a local directory)
+    /// Repository location: a directory, s3:https://HOST/BUCKET[/PREFIX], s3:BUCKET[/PREFIX], or
+    /// sftp:[USER@]HOST[:PORT]:/PATH
     #[arg(short = 'r', long = "repo", env = "SNAP_REPOSITORY", global = true)]
     pub repo: Option<String>,
+    /// Storage option KEY=VALUE (repeatable; also SNAP_OPTIONS, space-separated): connections,
+    /// timeout, retries, s3.region, s3.path-style, s3.storage-class, s3.profile,
+    /// s3.instance-metadata, sftp.key, sftp.host-keys
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", global = true)]
+    pub options: Vec<String>,
     /// Read the password from this file (first line)
     #[arg(long, env = "SNAP_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
@@ -156,6 +162,18 @@ impl GlobalArgs {
         }
     }
 
+    /// The storage options: SNAP_OPTIONS, then every `-o` (a later one wins).
+    pub fn backend_options(&self) -> Result<Options> {
+        let env = std::env::var("SNAP_OPTIONS").unwrap_or_default();
+        let env = Options::parse(env.split_whitespace()).context("SNAP_OPTIONS")?;
+        Ok(env.merged(&Options::parse(self.options.iter().map(String::as_str))?))
+    }
+
+    /// Opens the storage at `loc` with the storage options.
+    pub fn backend(&self, loc: &str, create: bool) -> Result<Backend> {
+        Ok(Backend::open_with(loc, &self.backend_options()?, create)?)
+    }
+
     pub fn cache_root(&self) -> Result<PathBuf> {
         if let Some(d) = &self.cache_dir {
             return Ok(d.clone());
@@ -187,7 +205,7 @@ impl GlobalArgs {
     /// the local index (enough for listing snapshots).
     pub fn open_unlocked(&self) -> Result<Repository> {
         let loc = self.location()?;
-        let backend = Backend::open(loc, false)?;
+        let backend = self.backend(loc, false)?;
         Repository::probe(&backend)?;
         let password = self.password(false)?;
         let mut repo = Repository::open(backend, &password, &self.cache_root()?)?;
@@ -273,7 +291,7 @@ impl OtherRepo<'_> {
         if self.location.is_empty() {
             bail!("no {} repository given", self.role);
         }
-        let backend = Backend::open(self.location, false)?;
+        let backend = g.backend(self.location, false)?;
         Repository::probe(&backend)?;
         let prompt = format!("password of the {} repository {}: ", self.role, self.location);
         let missing = format!(

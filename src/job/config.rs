@@ -16,7 +16,9 @@
 //! - `state_dir` (default `/var/lib/snap`): where the runner keeps job state.
 //!
 //! `[repository.NAME]`:
-//! - `url` (required): the repository location, passed on as written.
+//! - `url` (required): the repository location: a directory, `s3:...` or `sftp:...`
+//!   (format-spec §2), checked when the file is read.
+//! - `options`: storage options as `-o` takes them (`{ "s3.region" = "garage", connections = 4 }`).
 //! - exactly one of `password_file` (first line of the file), `password_command` (first line
 //!   the `sh -c` command prints) or `password_env` (an environment variable). An inline
 //!   `password` is refused: secrets do not belong in config files.
@@ -83,10 +85,13 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RepositorySpec {
     pub name: String,
-    /// The location as written (a directory today; other schemes later).
+    /// The location as written: a directory, `s3:...` or `sftp:...` (format-spec §1).
     pub url: String,
     pub password: Secret,
     pub cache_dir: Option<PathBuf>,
+    /// Backend options (`options = { "s3.region" = "garage" }`), as `-o KEY=VALUE` gives them.
+    #[serde(skip)]
+    pub options: crate::backend::Options,
 }
 
 /// A `[job.NAME]` table.
@@ -494,6 +499,7 @@ struct RawRepository {
     password_file: Option<Spanned<PathBuf>>,
     password_command: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
+    options: Option<Spanned<BTreeMap<String, toml::Value>>>,
 }
 
 #[derive(Deserialize)]
@@ -673,14 +679,36 @@ fn build(raw: RawConfig, p: &mut Problems<'_>) -> Config {
         let what = format!("repository {:?}", name.get_ref());
         if r.url.get_ref().trim().is_empty() {
             p.add(&r.url, format!("{what}: url is empty"));
+        } else if let Err(e) = crate::backend::Location::parse(r.url.get_ref()) {
+            p.add(&r.url, format!("{what}: {e}"));
         }
+        let options = match r.options {
+            Some(o) => {
+                let span = o.span();
+                let pairs = o.into_inner().into_iter().map(|(k, v)| {
+                    let v = match v {
+                        toml::Value::String(s) => s,
+                        toml::Value::Integer(i) => i.to_string(),
+                        toml::Value::Boolean(b) => b.to_string(),
+                        toml::Value::Float(f) => f.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (k, v)
+                });
+                crate::backend::Options::from_pairs(pairs).unwrap_or_else(|e| {
+                    p.at(span, format!("{what}: {e}"));
+                    crate::backend::Options::default()
+                })
+            }
+            None => crate::backend::Options::default(),
+        };
         if let Some(c) = &r.cache_dir {
             p.absolute(c, &what, "cache_dir");
         }
         let secret = RawSecret { password: r.password, file: r.password_file, command: r.password_command, env: r.password_env };
         // A missing source is reported; the empty stand-in never leaves `Config::parse`.
         let password = p.secret(&what, name.span(), secret, true).unwrap_or_else(|| Secret::Env(String::new()));
-        let spec = RepositorySpec { name: name.get_ref().clone(), url: r.url.into_inner(), password, cache_dir: r.cache_dir.map(Spanned::into_inner) };
+        let spec = RepositorySpec { name: name.get_ref().clone(), url: r.url.into_inner(), password, cache_dir: r.cache_dir.map(Spanned::into_inner), options };
         repositories.insert(name.into_inner(), spec);
     }
     let mut jobs = BTreeMap::new();
@@ -1087,7 +1115,13 @@ command = ["redis-cli", "--rdb", "-"]  # argv; stdout is the dump
         assert_eq!(c.state_dir, Path::new("/var/lib/snap"));
         assert_eq!(
             c.repositories["local"],
-            RepositorySpec { name: "local".into(), url: "/srv/backup/snap".into(), password: Secret::File("/etc/snap/local.pass".into()), cache_dir: None }
+            RepositorySpec {
+                name: "local".into(),
+                url: "/srv/backup/snap".into(),
+                password: Secret::File("/etc/snap/local.pass".into()),
+                cache_dir: None,
+                options: crate::backend::Options::default()
+            }
         );
         assert_eq!(c.repositories["offsite"].password, Secret::Command("pass show snap/offsite".into()));
         assert_eq!(c.repositories["offsite"].url, "/mnt/offsite/snap");
@@ -1193,6 +1227,20 @@ command = ["redis-cli", "--rdb", "-"]  # argv; stdout is the dump
         // keep_tags alone and keep_within alone are rules.
         assert!(with("retention.local = { keep_tags = [\"keep\"] }").is_ok());
         assert!(with("retention.local = { keep_within = \"30d\" }").is_ok());
+    }
+
+    #[test]
+    fn repository_locations_and_options_are_checked_when_read() {
+        let repo = |body: &str| parse(&format!("[repository.r]\npassword_file = \"/p\"\n{body}\n"));
+        let c = repo("url = \"s3:http://127.0.0.1:3900/b/x\"\noptions = { \"s3.region\" = \"garage\", connections = 4, \"s3.path-style\" = true }").unwrap();
+        let o = &c.repositories["r"].options;
+        assert_eq!((o.get("s3.region"), o.connections().unwrap(), o.flag("s3.path-style", false).unwrap()), (Some("garage"), 4, true));
+        assert_eq!(
+            repo("url = \"gs:bucket\"").unwrap_err().to_string(),
+            "snap.toml:3: repository \"r\": repository location \"gs:bucket\": unknown scheme \"gs\": use a path, local:PATH, s3:..., or sftp:..."
+        );
+        let e = repo("url = \"/r\"\noptions = { regoin = \"x\" }").unwrap_err().to_string();
+        assert!(e.starts_with("snap.toml:4: repository \"r\": unknown option \"regoin\"; known: connections"), "{e}");
     }
 
     #[test]

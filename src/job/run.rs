@@ -93,7 +93,7 @@ impl Repos<'_> {
                 continue;
             }
             let spec = self.config.repository(name).ok_or_else(|| Error::Usage(format!("no repository named {name:?} in the config")))?;
-            let backend = Backend::open(&spec.url, false)?;
+            let backend = Backend::open_with(&spec.url, &spec.options, false)?;
             Repository::probe(&backend)?;
             let password = spec.password.read()?;
             let root = spec.cache_dir.clone().unwrap_or_else(|| self.cache_root.to_path_buf());
