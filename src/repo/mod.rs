@@ -371,11 +371,40 @@ impl Repository {
     pub fn load_sealed(&self, ft: FileType, role: &[u8], id: &[u8; 32]) -> Result<Vec<u8>> {
         let name = hex::encode(id);
         let path = ft.path(&name);
+        // Snapshot files are kept in the local cache as stored (sealed), so listing snapshots on
+        // remote storage costs one request, not one per snapshot. A cached copy is trusted only
+        // as far as a downloaded one: its hash must be its name and it must open.
+        let cached = (ft == FileType::Snapshot).then(|| self.cache_dir.join("snapshots").join(&name));
+        if let Some(c) = &cached
+            && let Ok(sealed) = std::fs::read(c)
+            && storage_hash(&sealed) == *id
+            && let Ok(plain) = self.keys.open(role, &sealed)
+        {
+            return Ok(plain);
+        }
         let sealed = self.backend.read(&path)?;
         if storage_hash(&sealed) != *id {
             return Err(Error::corrupt("file", &path, "content does not match its name"));
         }
-        self.keys.open(role, &sealed).map_err(|e| Error::crypto("file", &path, e))
+        let plain = self.keys.open(role, &sealed).map_err(|e| Error::crypto("file", &path, e))?;
+        if let Some(c) = cached {
+            // Best effort: a cache that cannot be written only costs a download next time.
+            let _ = write_cache_file(&c, &sealed);
+        }
+        Ok(plain)
+    }
+
+    /// Drops cached snapshot files whose snapshot is no longer in the repository (forgotten
+    /// here or elsewhere), so the cache stays the size of what is listed.
+    fn trim_snapshot_cache(&self, listed: &[SnapshotId]) {
+        let Ok(rd) = std::fs::read_dir(self.cache_dir.join("snapshots")) else { return };
+        let keep: std::collections::HashSet<String> = listed.iter().map(SnapshotId::to_hex).collect();
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 
     /// Writes a snapshot file. Callers must have written every index file its blobs need.
@@ -421,6 +450,7 @@ impl Repository {
     /// Listing fails.
     pub fn scan_snapshots(&self) -> Result<SnapshotScan> {
         let ids = self.ids::<SnapshotId>()?;
+        self.trim_snapshot_cache(&ids);
         let loaded: Vec<(SnapshotId, Result<Snapshot>)> = ids.par_iter().map(|id| (*id, self.load_snapshot(id))).collect();
         let mut scan = SnapshotScan::default();
         for (id, r) in loaded {
@@ -885,4 +915,14 @@ fn open_keys(backend: &Backend, password: &[u8]) -> Result<MasterKeys> {
         Some((name, reason)) if more == 0 => Err(Error::corrupt("key file", name, reason)),
         Some((name, reason)) => Err(Error::corrupt("key file", name, format!("{reason} (and {more} more key file(s) are damaged; none could be tried)"))),
     }
+}
+
+/// Writes a cache file whole or not at all: a temporary name in the same directory, then a
+/// rename.
+fn write_cache_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("cache file without a directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
