@@ -2,6 +2,7 @@
 //! binary against repositories in temporary directories.
 
 mod util;
+mod servers;
 
 mod format_vectors;
 mod bad_input;
@@ -18,3 +19,4 @@ mod jobs;
 mod mariadb;
 mod copy;
 mod daemon;
+mod remote;

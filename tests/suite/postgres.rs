@@ -530,14 +530,20 @@ fn a_job_puts_every_database_of_a_server_and_a_live_sqlite_file_into_one_snapsho
 #[test]
 fn the_example_configs_run_against_a_real_server() {
     let pg = Postgres::start();
-    let env = Env::with_repo();
+    let mut env = Env::with_repo();
+    // The off-site repository is on S3: a Garage node of the test's own.
+    let garage = crate::servers::Garage::start();
+    garage.bucket("backups");
+    for (k, v) in garage.env() {
+        env.set_var(&k, &v);
+    }
     let root = env.path().join("root");
     let pass2 = env.path().join("password2");
     std::fs::write(&pass2, "off-site password\n").expect("write");
-    let offsite = env.path().join("offsite");
+    let offsite = format!("s3:{}/backups/offsite", garage.endpoint());
     let init = env
         .cmd()
-        .args(["-r", &s(&offsite), "--password-file", &s(&pass2), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1", "--from", &s(&env.repo())])
+        .args(["-r", &offsite, "--password-file", &s(&pass2), "init", "--kdf-memory-kib", "256", "--kdf-iterations", "1", "--from", &s(&env.repo())])
         .arg("--from-password-file")
         .arg(env.path().join("password"))
         .output()
@@ -576,7 +582,8 @@ fn the_example_configs_run_against_a_real_server() {
     ] {
         let text = std::fs::read_to_string(examples.join(file)).expect("read example")
             .replace("/srv/backup/snap", &s(&env.repo()))
-            .replace("/mnt/offsite/snap", &s(&offsite))
+            .replace("/mnt/offsite/snap", &offsite)
+            .replace("s3:https://s3.example.org/backups/rauthy", &offsite)
             .replace("/etc/snap/local.pass", &s(&env.path().join("password")))
             .replace("/etc/snap/offsite.pass", &s(&pass2))
             .replace("/etc/snap/pg.pass", &s(&env.path().join("password")))
@@ -617,7 +624,7 @@ fn the_example_configs_run_against_a_real_server() {
     assert!(wso2.contains("keystore.jks") && !wso2.contains("carbon.log") && !wso2.contains("wso2server.sh"), "{wso2}");
     assert!(listed("wso2-full").contains("wso2server.sh"));
     // The copies went off site, and restore there with the off-site password alone.
-    let off = env.cmd().args(["-r", &s(&offsite), "--password-file", &s(&pass2), "snapshots", "--json"]).output().expect("snapshots");
+    let off = env.cmd().args(["-r", &offsite, "--password-file", &s(&pass2), "snapshots", "--json"]).output().expect("snapshots");
     let off: serde_json::Value = serde_json::from_slice(&off.stdout).expect("json");
     let jobs: Vec<&str> = off.as_array().expect("array").iter().map(|s| s["job"].as_str().unwrap_or("")).collect();
     assert_eq!(jobs, ["mattermost", "rauthy"]);

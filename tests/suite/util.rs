@@ -10,10 +10,34 @@ use std::process::{Command, Output, Stdio};
 /// The password every test repository uses.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A temporary directory with a repository location, a cache and a password file.
+/// Where a test's repository lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `<tempdir>/repo`.
+    Local,
+    /// A bucket on a Garage node started for the test.
+    S3,
+    /// A directory served by an `sshd` started for the test.
+    Sftp,
+}
+
+/// A temporary directory with a repository location, a cache and a password file; for remote
+/// stores also the server, its credentials, and how to reach it.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    pub store: Store,
+    /// The location snap is given; `None` for the local `<tempdir>/repo`.
+    location: Option<String>,
+    /// Extra environment for snap (credentials, region).
+    vars: Vec<(String, String)>,
+    /// Put first on PATH (the ssh wrapper).
+    path_prefix: Option<PathBuf>,
+    pub garage: Option<crate::servers::Garage>,
+    pub sshd: Option<crate::servers::Sshd>,
 }
+
+/// The bucket every S3 test repository is in.
+pub const BUCKET: &str = "snap-tests";
 
 /// What one `snap` run did.
 #[derive(Debug)]
@@ -51,7 +75,66 @@ impl Env {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("password"), PASSWORD).expect("password file");
-        Self { dir }
+        Self { dir, store: Store::Local, location: None, vars: Vec::new(), path_prefix: None, garage: None, sshd: None }
+    }
+
+    /// A fresh environment (no repository yet) whose repository is on `store`, with its server
+    /// started.
+    pub fn on(store: Store) -> Self {
+        let mut env = Self::new();
+        env.store = store;
+        match store {
+            Store::Local => {}
+            Store::S3 => {
+                let g = crate::servers::Garage::start();
+                g.bucket(BUCKET);
+                env.location = Some(format!("s3:{}/{BUCKET}/repo", g.endpoint()));
+                env.vars = g.env();
+                env.garage = Some(g);
+            }
+            Store::Sftp => {
+                let d = crate::servers::Sshd::start();
+                env.location = Some(d.location(&env.path().join("sftp-root/repo")));
+                env.path_prefix = Some(d.bin_dir());
+                env.sshd = Some(d);
+            }
+        }
+        env
+    }
+
+    /// [`Env::on`] with an initialised repository.
+    pub fn with_repo_on(store: Store) -> Self {
+        let env = Self::on(store);
+        env.snap(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]).ok();
+        env
+    }
+
+    /// Adds `key=value` to the environment of every snap this environment runs.
+    pub fn set_var(&mut self, key: &str, value: &str) {
+        self.vars.push((key.to_string(), value.to_string()));
+    }
+
+    /// The location snap is given for this environment's repository.
+    pub fn location(&self) -> String {
+        self.location.clone().unwrap_or_else(|| self.repo().to_string_lossy().into_owned())
+    }
+
+    /// A second location on the same store (`name` instead of `repo`), for copies.
+    pub fn other_location(&self, name: &str) -> String {
+        match self.store {
+            Store::Local => self.path().join(name).to_string_lossy().into_owned(),
+            Store::S3 => format!("s3:{}/{BUCKET}/{name}", self.garage.as_ref().expect("garage").endpoint()),
+            Store::Sftp => self.sshd.as_ref().expect("sshd").location(&self.path().join("sftp-root").join(name)),
+        }
+    }
+
+    /// The repository's files, however they are stored.
+    pub fn raw(&self) -> crate::util::Raw {
+        match self.store {
+            Store::Local => Raw::Dir(self.repo()),
+            Store::Sftp => Raw::Dir(self.path().join("sftp-root/repo")),
+            Store::S3 => Raw::s3(self.garage.as_ref().expect("garage"), "repo"),
+        }
     }
 
     /// A fresh environment with an initialised repository (cheap KDF to keep tests fast).
@@ -78,10 +161,16 @@ impl Env {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
             .env("TZ", "UTC")
-            .env("SNAP_REPOSITORY", self.repo())
+            .env("SNAP_REPOSITORY", self.location())
             .env("SNAP_CACHE_DIR", self.cache())
             .env("SNAP_PASSWORD_FILE", self.path().join("password"))
             .stdin(Stdio::null());
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        if let Some(pre) = &self.path_prefix {
+            let mut paths = vec![pre.clone()];
+            paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+            c.env("PATH", std::env::join_paths(paths).expect("PATH"));
+        }
         c
     }
 
@@ -128,7 +217,89 @@ impl Env {
 
     /// Total bytes stored under the repository's data/ directory.
     pub fn data_bytes(&self) -> u64 {
-        dir_size(&self.repo().join("data"))
+        self.raw().list("data/").iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Direct access to a repository's stored files, below snap: how tests damage, count and inspect
+/// storage on any store. Paths are relative to the repository (`data/ab/ab01…`).
+pub enum Raw {
+    Dir(PathBuf),
+    S3(opendal::blocking::Operator, tokio::runtime::Runtime),
+}
+
+impl Raw {
+    fn s3(g: &crate::servers::Garage, prefix: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        opendal_http_transport_reqwest::install_default();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let b = opendal::services::S3::default()
+            .endpoint(&g.endpoint())
+            .bucket(BUCKET)
+            .root(&format!("/{prefix}"))
+            .region(crate::servers::GARAGE_REGION)
+            .access_key_id(&g.key_id)
+            .secret_access_key(&g.secret)
+            .disable_config_load()
+            .disable_ec2_metadata();
+        let op = opendal::Operator::new(b).expect("s3 operator");
+        let op = {
+            let _guard = rt.enter();
+            opendal::blocking::Operator::new(op).expect("blocking operator")
+        };
+        Self::S3(op, rt)
+    }
+
+    /// Every file under `dir` (recursively), with its size, sorted by path.
+    pub fn list(&self, dir: &str) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        match self {
+            Raw::Dir(root) => {
+                fn walk(root: &Path, d: &Path, out: &mut Vec<(String, u64)>) {
+                    let Ok(rd) = std::fs::read_dir(d) else { return };
+                    for e in rd.flatten() {
+                        let m = e.metadata().expect("meta");
+                        if m.is_dir() {
+                            walk(root, &e.path(), out);
+                        } else {
+                            out.push((e.path().strip_prefix(root).expect("under root").to_string_lossy().into_owned(), m.len()));
+                        }
+                    }
+                }
+                walk(root, &root.join(dir), &mut out);
+            }
+            Raw::S3(op, _) => {
+                let entries = op.list_options(dir, opendal::options::ListOptions { recursive: true, ..Default::default() }).unwrap_or_default();
+                for e in entries.into_iter().filter(|e| e.metadata().is_file()) {
+                    out.push((e.path().to_string(), e.metadata().content_length()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub fn read(&self, path: &str) -> Vec<u8> {
+        match self {
+            Raw::Dir(root) => std::fs::read(root.join(path)).expect("read"),
+            Raw::S3(op, _) => op.read(path).expect("read").to_vec(),
+        }
+    }
+
+    pub fn write(&self, path: &str, data: &[u8]) {
+        match self {
+            Raw::Dir(root) => std::fs::write(root.join(path), data).expect("write"),
+            Raw::S3(op, _) => {
+                op.write(path, data.to_vec()).expect("write");
+            }
+        }
+    }
+
+    pub fn delete(&self, path: &str) {
+        match self {
+            Raw::Dir(root) => std::fs::remove_file(root.join(path)).expect("delete"),
+            Raw::S3(op, _) => op.delete(path).expect("delete"),
+        }
     }
 }
 
