@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use snap::backend::Backend;
 use snap::format::pack::BlobKind;
 use snap::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
 use snap::format::tree::{Content, Node, NodeKind, Timestamp, Tree};
@@ -24,7 +23,20 @@ use snap::format::BlobId;
 use snap::repo::saver::BlobSaver;
 use snap::repo::Repository;
 
-use crate::util::{assert_same_tree, pseudo_random, restored, Env, Run, PASSWORD};
+use crate::stores::{file_name, overwrite, LibRepo};
+use crate::util::{assert_same_tree, pseudo_random, restored, Env, Raw, Run, Store, PASSWORD};
+
+// Wrong passwords, a newer repository version, init over an existing repository, and damaged or
+// foreign key, config and snapshot files planted on the store itself: each runs on a local
+// directory, on S3 and on SFTP.
+crate::on_every_store!(
+    wrong_password_exits_12_and_changes_nothing,
+    init_on_existing_repository_fails_and_keeps_it,
+    unknown_repository_version_is_refused_without_a_password,
+    damaged_key_file_is_named_not_a_wrong_password,
+    snapshot_of_another_version_is_refused,
+    config_whose_settings_version_differs_is_refused,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -85,14 +97,18 @@ fn listing(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 /// Asserts a directory still holds exactly what `before` recorded, naming what changed.
 #[track_caller]
 fn assert_unchanged(dir: &Path, before: &BTreeMap<PathBuf, Option<Vec<u8>>>, what: &str) {
-    let after = listing(dir);
+    assert_same_listing(&listing(dir), before, what, &dir.display().to_string());
+}
+
+/// Asserts `after` holds exactly what `before` recorded, naming what changed in `place`.
+#[track_caller]
+fn assert_same_listing(after: &BTreeMap<PathBuf, Option<Vec<u8>>>, before: &BTreeMap<PathBuf, Option<Vec<u8>>>, what: &str, place: &str) {
     let added: Vec<_> = after.keys().filter(|k| !before.contains_key(*k)).collect();
     let removed: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
     let changed: Vec<_> = before.iter().filter(|(k, v)| after.get(*k).is_some_and(|a| a != *v)).map(|(k, _)| k).collect();
     assert!(
         added.is_empty() && removed.is_empty() && changed.is_empty(),
-        "{what} changed {}: added {added:?}, removed {removed:?}, modified {changed:?}",
-        dir.display()
+        "{what} changed {place}: added {added:?}, removed {removed:?}, modified {changed:?}"
     );
 }
 
@@ -112,6 +128,32 @@ fn names_and_sizes(dir: &Path) -> BTreeMap<PathBuf, u64> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
+}
+
+/// [`listing`] of the repository; on an object store, which has no directories, every object.
+fn repo_listing(env: &Env) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    match env.raw() {
+        Raw::Dir(root) => listing(&root),
+        raw => raw.list("").into_iter().map(|(p, _)| (PathBuf::from(&p), Some(raw.read(&p)))).collect(),
+    }
+}
+
+/// [`assert_unchanged`] for the repository.
+#[track_caller]
+fn assert_repo_unchanged(env: &Env, before: &BTreeMap<PathBuf, Option<Vec<u8>>>, what: &str) {
+    match env.raw() {
+        Raw::Dir(root) => assert_unchanged(&root, before, what),
+        _ => assert_same_listing(&repo_listing(env), before, what, &env.location()),
+    }
+}
+
+/// [`names_and_sizes`] of the repository; on an object store, which has no directories, every
+/// object.
+fn repo_names_and_sizes(env: &Env) -> BTreeMap<PathBuf, u64> {
+    match env.raw() {
+        Raw::Dir(root) => names_and_sizes(&root),
+        raw => raw.list("").into_iter().map(|(p, n)| (PathBuf::from(p), n)).collect(),
+    }
 }
 
 /// Files (not directories) below `dir`.
@@ -140,7 +182,12 @@ struct Stored {
 
 impl Stored {
     fn new() -> Self {
-        let env = Env::with_repo();
+        Self::on(Store::Local)
+    }
+
+    /// [`Stored::new`] with the repository on `store`.
+    fn on(store: Store) -> Self {
+        let env = Env::with_repo_on(store);
         let src = env.path().join("src");
         make_tree(&src, 7);
         let id = env.backup(&[&src]);
@@ -220,15 +267,14 @@ fn s(p: &Path) -> String {
 // 1. Wrong password → 12
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn wrong_password_exits_12_and_changes_nothing() {
-    let st = Stored::new();
+fn wrong_password_exits_12_and_changes_nothing(store: Store) {
+    let st = Stored::on(store);
     let env = &st.env;
     let wrong = env.path().join("wrong-password");
     std::fs::write(&wrong, "not the password\n").expect("write");
-    let repo_before = names_and_sizes(&env.repo());
+    let repo_before = repo_names_and_sizes(env);
     let target = env.path().join("wrong-target");
-    let loc = s(&env.repo());
+    let loc = env.location();
     let runs: Vec<(&str, Vec<String>)> = vec![
         ("snapshots", vec!["snapshots".into()]),
         ("ls", vec!["ls".into(), st.id.clone()]),
@@ -248,7 +294,7 @@ fn wrong_password_exits_12_and_changes_nothing() {
     assert_fails(&run, 12, &["wrong password", &loc]);
 
     assert!(!target.exists(), "a refused restore created its target");
-    assert_eq!(names_and_sizes(&env.repo()), repo_before, "a refused command changed the repository");
+    assert_eq!(repo_names_and_sizes(env), repo_before, "a refused command changed the repository");
     st.assert_intact();
 }
 
@@ -367,21 +413,21 @@ fn config_with_wrong_magic_is_foreign() {
 // 4. init on a non-empty location → 1
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn init_on_existing_repository_fails_and_keeps_it() {
-    let st = Stored::new();
+fn init_on_existing_repository_fails_and_keeps_it(store: Store) {
+    let st = Stored::on(store);
     let env = &st.env;
-    let before = listing(&env.repo());
+    let before = repo_listing(env);
+    let loc = env.location();
     let run = env.snap(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]);
-    assert_fails(&run, 1, &["cannot init", &s(&env.repo()), "already holds files"]);
+    assert_fails(&run, 1, &["cannot init", &loc, "already holds files"]);
     // Without a password (the refusal comes first) and with another password.
     let run = snap_without_password(env, ["init"]);
-    assert_fails(&run, 1, &["cannot init", &s(&env.repo())]);
+    assert_fails(&run, 1, &["cannot init", &loc]);
     let other = env.path().join("other-password");
     std::fs::write(&other, "another one").expect("write");
     let run: Run = env.cmd().env("SNAP_PASSWORD_FILE", &other).args(["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"]).output().expect("run").into();
-    assert_fails(&run, 1, &["cannot init", &s(&env.repo())]);
-    assert_unchanged(&env.repo(), &before, "a refused init");
+    assert_fails(&run, 1, &["cannot init", &loc]);
+    assert_repo_unchanged(env, &before, "a refused init");
     assert_eq!(st.snapshot_count(), 1);
     st.assert_intact();
 }
@@ -422,21 +468,19 @@ fn init_on_non_empty_directory_leaves_it_untouched() {
 // 5. A newer repository version → 1, before any password is asked for
 // ---------------------------------------------------------------------------------------------
 
-fn set_config_version(repo: &Path, v: u32) {
-    let path = repo.join("config");
-    let mut b = std::fs::read(&path).expect("read config");
+fn set_config_version(env: &Env, v: u32) {
+    let mut b = env.raw().read("config");
     assert_eq!(&b[..8], b"SNAPREPO");
     b[8..12].copy_from_slice(&v.to_le_bytes());
-    std::fs::write(&path, b).expect("write config");
+    overwrite(env, "config", &b);
 }
 
-#[test]
-fn unknown_repository_version_is_refused_without_a_password() {
-    let st = Stored::new();
+fn unknown_repository_version_is_refused_without_a_password(store: Store) {
+    let st = Stored::on(store);
     let env = &st.env;
-    set_config_version(&env.repo(), 99);
-    let before = listing(&env.repo());
-    let loc = s(&env.repo());
+    set_config_version(env, 99);
+    let before = repo_listing(env);
+    let loc = env.location();
     let target = env.path().join("version-target");
     let words = ["version 99", "this snap reads version 2", loc.as_str()];
     let runs: Vec<Vec<String>> = vec![
@@ -457,9 +501,9 @@ fn unknown_repository_version_is_refused_without_a_password() {
     let run = snap_without_password(env, ["init"]);
     assert_fails(&run, 1, &["cannot init", &loc]);
     assert!(!target.exists());
-    assert_unchanged(&env.repo(), &before, "a refused command");
+    assert_repo_unchanged(env, &before, "a refused command");
     // Nothing was lost: once the version is back, everything reads.
-    set_config_version(&env.repo(), 2);
+    set_config_version(env, 2);
     st.assert_intact();
 }
 
@@ -851,8 +895,8 @@ fn dir_node(name: &[u8], sub: BlobId) -> Node {
 /// Stores snapshots whose trees hold unsafe names, directly at the root and one level down under
 /// `x/`. Returns (description, snapshot id, the hostile name as shown).
 fn plant_hostile_snapshots(env: &Env) -> Vec<(String, String, String)> {
-    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
-    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let lib = LibRepo::new(env);
+    let repo = Repository::open(lib.backend(), PASSWORD.as_bytes(), &env.cache()).expect("open repository");
     let saver = BlobSaver::new(&repo);
     let data = saver.save(BlobKind::Data, PAYLOAD).expect("save data");
     let inner = saver.save(BlobKind::Tree, &Tree { nodes: vec![file_node(b"escaped", data)] }.encode()).expect("save tree");
@@ -893,6 +937,7 @@ fn plant_hostile_snapshots(env: &Env) -> Vec<(String, String, String)> {
         out.push((label, id.to_hex(), shown));
     }
     drop(repo);
+    lib.push(env);
     out
 }
 
@@ -1164,7 +1209,7 @@ fn oversized_key_file_is_skipped_in_bounded_memory() {
         }
     }
     // Alone, it is named as damaged: no key file could be tried, so the password is not "wrong".
-    let genuine = genuine_key(env);
+    let genuine = env.repo().join(genuine_key(env));
     let aside = env.path().join("genuine-key");
     std::fs::rename(&genuine, &aside).expect("move key aside");
     let run = snap_bounded(env, &["snapshots".to_string()], "only a 10 GiB key file");
@@ -1222,10 +1267,10 @@ fn oversized_snapshot_file_is_refused_in_bounded_memory() {
     oversized_in("snapshots", "8 MiB a snapshot file may have", &["snapshots", "backup", "check"]);
 }
 
-/// The path of the repository's one genuine key file.
-fn genuine_key(env: &Env) -> PathBuf {
-    let mut keys: Vec<PathBuf> = std::fs::read_dir(env.repo().join("keys")).expect("keys/").map(|e| e.expect("entry").path()).collect();
-    keys.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 64 && n != FIRST_NAME));
+/// The stored path (`keys/…`) of the repository's one genuine key file.
+fn genuine_key(env: &Env) -> String {
+    let mut keys: Vec<String> = env.raw().list("keys/").into_iter().map(|(p, _)| p).collect();
+    keys.retain(|p| p.matches('/').count() == 1 && file_name(p).len() == 64 && file_name(p) != FIRST_NAME);
     assert_eq!(keys.len(), 1, "{keys:?}");
     keys.remove(0)
 }
@@ -1235,7 +1280,7 @@ fn genuine_key(env: &Env) -> PathBuf {
 fn plant_key(env: &Env, memory_kib: u64, iterations: u64, parallelism: u64) -> PathBuf {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let genuine = genuine_key(env).file_name().and_then(|n| n.to_str()).expect("name").to_string();
+    let genuine = file_name(&genuine_key(env)).to_string();
     for n in 0u32.. {
         let json = serde_json::json!({
             "version": 1, "kdf": "argon2id", "memory_kib": memory_kib, "iterations": iterations, "parallelism": parallelism,
@@ -1283,32 +1328,31 @@ fn hostile_key_files_are_refused_before_the_kdf() {
     st.assert_intact();
 }
 
-#[test]
-fn damaged_key_file_is_named_not_a_wrong_password() {
-    let st = Stored::new();
+fn damaged_key_file_is_named_not_a_wrong_password(store: Store) {
+    let st = Stored::on(store);
     let env = &st.env;
     let genuine = genuine_key(env);
-    let bytes = std::fs::read(&genuine).expect("read key");
-    let name = genuine.file_name().and_then(|n| n.to_str()).expect("name").to_string();
+    let bytes = env.raw().read(&genuine);
+    let name = file_name(&genuine).to_string();
     let damages: Vec<(&str, Vec<u8>, &str)> = vec![
         ("a flipped byte", { let mut b = bytes.clone(); b[20] ^= 1; b }, "content does not match its name"),
         ("a truncation", bytes[..bytes.len() / 2].to_vec(), "content does not match its name"),
     ];
     for (what, damaged, reason) in damages {
-        std::fs::write(&genuine, &damaged).expect("damage key");
+        overwrite(env, &genuine, &damaged);
         let run = env.snap(["snapshots"]);
         assert_fails(&run, 1, &["key file", &name, "is damaged", reason]);
         assert!(!run.stderr.contains("wrong password"), "{what}: {run:?}");
     }
     // Well-formed JSON named by its hash, but not a key file: damaged too.
-    std::fs::remove_file(&genuine).expect("remove key");
+    env.raw().delete(&genuine);
     let junk = br#"{"hello": "world"}"#;
     let junk_name = blake3::hash(junk).to_hex().to_string();
-    std::fs::write(env.repo().join("keys").join(&junk_name), junk).expect("write junk key");
+    overwrite(env, &format!("keys/{junk_name}"), junk);
     let run = env.snap(["snapshots"]);
     assert_fails(&run, 1, &["key file", &junk_name, "is damaged", "not a key file"]);
     // Next to the genuine key a damaged one changes nothing, and a wrong password is still wrong.
-    std::fs::write(&genuine, &bytes).expect("restore key");
+    overwrite(env, &genuine, &bytes);
     env.snap(["snapshots"]).ok();
     let wrong = env.path().join("wrong-password");
     std::fs::write(&wrong, "not the password\n").expect("write");
@@ -1376,12 +1420,11 @@ fn snap_password_is_not_inherited_by_children() {
     assert_eq!(run.ok().json().as_array().map(Vec::len), Some(1));
 }
 
-#[test]
-fn snapshot_of_another_version_is_refused() {
-    let st = Stored::new();
+fn snapshot_of_another_version_is_refused(store: Store) {
+    let st = Stored::on(store);
     let env = &st.env;
-    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
-    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let lib = LibRepo::new(env);
+    let repo = Repository::open(lib.backend(), PASSWORD.as_bytes(), &env.cache()).expect("open repository");
     let mut future = repo.load_snapshot(&st.id.parse().expect("id")).expect("load");
     future.version = 2;
     future.time = "2030-01-01T00:00:00Z".into();
@@ -1389,6 +1432,7 @@ fn snapshot_of_another_version_is_refused() {
     let err = repo.load_snapshot(&id).expect_err("a version 2 snapshot must be refused");
     assert_eq!(err.to_string(), format!("snapshot {id}: unsupported snapshot version 2 (this snap reads version 1)"));
     drop(repo);
+    lib.push(env);
     // Never listed as a snapshot, and named with the reason wherever it is met.
     let run = env.snap(["snapshots", "--json"]);
     assert!(!run.stdout.contains(&id.to_hex()), "{run:?}");
@@ -1398,25 +1442,24 @@ fn snapshot_of_another_version_is_refused() {
     assert!(run.stderr.contains(&id.to_hex()) && run.stderr.contains("unsupported snapshot version 2"), "{run:?}");
 }
 
-#[test]
-fn config_whose_settings_version_differs_is_refused() {
-    let st = Stored::new();
+fn config_whose_settings_version_differs_is_refused(store: Store) {
+    let st = Stored::on(store);
     let env = &st.env;
-    let config = env.repo().join("config");
-    let saved = std::fs::read(&config).expect("read config");
-    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
-    let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.cache()).expect("open repository");
+    let saved = env.raw().read("config");
+    let lib = LibRepo::new(env);
+    let repo = Repository::open(lib.backend(), PASSWORD.as_bytes(), &env.cache()).expect("open repository");
     let mut settings = repo.config().clone();
     settings.version = 3;
     let json = serde_json::to_vec(&settings).expect("json");
     let sealed = repo.keys().seal(snap::crypto::aad::CONFIG, &json).expect("seal");
     drop(repo);
-    std::fs::write(&config, snap::format::config::join_config(&sealed)).expect("write config");
-    let loc = s(&env.repo());
+    lib.push(env);
+    overwrite(env, "config", &snap::format::config::join_config(&sealed));
+    let loc = env.location();
     for args in [vec!["snapshots"], vec!["backup", &s(&st.src)], vec!["check"]] {
         let run = env.snap(&args);
         assert_fails(&run, 1, &["config", &loc, "is damaged", "sealed settings say version 3", "cleartext header says version 2"]);
     }
-    std::fs::write(&config, saved).expect("restore config");
+    overwrite(env, "config", &saved);
     st.assert_intact();
 }

@@ -7,7 +7,20 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env};
+use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env, Store};
+
+// Deduplication and compression as the store sees them (data/ sizes, index files, deleted
+// packs): each runs on a local directory, on S3 and on SFTP.
+crate::on_every_store!(
+    unchanged_rebackup_adds_only_metadata,
+    insertion_in_the_middle_of_a_big_file_adds_few_chunks,
+    identical_content_is_stored_once,
+    stream_with_small_edit_dedups,
+    compressible_data_is_compressed_and_random_is_not,
+    dump_streams_use_a_trained_dictionary_and_reuse_it,
+    edited_dump_is_stored_as_deltas_whose_bases_survive_prune,
+    check_names_the_snapshot_that_loses_a_delta_base,
+);
 
 const MIB: u64 = 1024 * 1024;
 
@@ -28,9 +41,8 @@ fn write(p: &Path, data: &[u8]) {
     fs::write(p, data).unwrap();
 }
 
-#[test]
-fn unchanged_rebackup_adds_only_metadata() {
-    let env = Env::with_repo();
+fn unchanged_rebackup_adds_only_metadata(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     let mut total = 0u64;
     let mut n = 0u64;
@@ -68,9 +80,8 @@ fn unchanged_rebackup_adds_only_metadata() {
     assert_same_tree(&src, &out);
 }
 
-#[test]
-fn insertion_in_the_middle_of_a_big_file_adds_few_chunks() {
-    let env = Env::with_repo();
+fn insertion_in_the_middle_of_a_big_file_adds_few_chunks(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     let path = src.join("big.bin");
     let v1 = pseudo_random(20 * MIB as usize, 42);
@@ -98,9 +109,8 @@ fn insertion_in_the_middle_of_a_big_file_adds_few_chunks() {
     assert!(env.snap(["dump", &id(&first), path.to_str().unwrap()]).ok().raw_stdout == v1);
 }
 
-#[test]
-fn identical_content_is_stored_once() {
-    let env = Env::with_repo();
+fn identical_content_is_stored_once(store: Store) {
+    let env = Env::with_repo_on(store);
     let data = pseudo_random(5_000_000, 7);
     // Two names in one directory tree.
     let one = env.path().join("one");
@@ -137,9 +147,8 @@ fn identical_content_is_stored_once() {
     assert_same_tree(&one, &restored(&t, &one));
 }
 
-#[test]
-fn stream_with_small_edit_dedups() {
-    let env = Env::with_repo();
+fn stream_with_small_edit_dedups(store: Store) {
+    let env = Env::with_repo_on(store);
     // A dump-like stream: many rows, some random payload.
     let mut v1 = Vec::new();
     let mut i = 0u64;
@@ -168,9 +177,8 @@ fn stream_with_small_edit_dedups() {
     assert!(env.snap(["dump", &id(&second), "/db.sql"]).ok().raw_stdout == v2);
 }
 
-#[test]
-fn compressible_data_is_compressed_and_random_is_not() {
-    let env = Env::with_repo();
+fn compressible_data_is_compressed_and_random_is_not(store: Store) {
+    let env = Env::with_repo_on(store);
     let text: Vec<u8> = (0..200_000u64).flat_map(|i| format!("{i:08} the quick brown fox jumps over the lazy dog\n").into_bytes()).collect();
     assert!(text.len() > 10_000_000);
     let t = env.path().join("text");
@@ -223,9 +231,8 @@ fn plain_zstd_cost(data: &[u8]) -> u64 {
     data.chunks(8192).map(|c| zstd::bulk::compress(c, 3).map_or(c.len(), |z| z.len().min(c.len())) as u64 + 40).sum()
 }
 
-#[test]
-fn dump_streams_use_a_trained_dictionary_and_reuse_it() {
-    let env = Env::with_repo();
+fn dump_streams_use_a_trained_dictionary_and_reuse_it(store: Store) {
+    let env = Env::with_repo_on(store);
     let day1 = chat_rows(0..60_000, 0);
     assert!(day1.len() > 3 * MIB as usize);
     let first = stream_backup(&env, "chat.sql", &day1);
@@ -234,7 +241,7 @@ fn dump_streams_use_a_trained_dictionary_and_reuse_it() {
     // The stored figure includes the dictionary itself (at most 112 KiB).
     assert!(stored * 100 < plain * 85, "with a dictionary {stored} bytes, plain zstd per chunk {plain}");
 
-    let index_files_after_day_one = fs::read_dir(env.repo().join("index")).unwrap().count();
+    let index_files_after_day_one = env.raw().list("index/").len();
     assert_eq!(index_files_after_day_one, 2, "the dictionary's index file and the backup's");
 
     // The next day, with the cache gone: scattered edits and appended rows reuse the stored
@@ -243,7 +250,7 @@ fn dump_streams_use_a_trained_dictionary_and_reuse_it() {
     let mut day2 = chat_rows(0..60_000, 997);
     day2.extend(chat_rows(60_000..61_000, 0));
     let second = stream_backup(&env, "chat.sql", &day2);
-    let index_files_after_day_two = fs::read_dir(env.repo().join("index")).unwrap().count();
+    let index_files_after_day_two = env.raw().list("index/").len();
     let added = num(&second, "bytes_added");
     let new_rows = day2.len() - day1.len();
     assert!(added < 2 * new_rows as u64 + day2.len() as u64 / 4, "day two added {added} bytes");
@@ -256,9 +263,8 @@ fn dump_streams_use_a_trained_dictionary_and_reuse_it() {
     env.snap(["check", "--read-data"]).ok();
 }
 
-#[test]
-fn edited_dump_is_stored_as_deltas_whose_bases_survive_prune() {
-    let env = Env::with_repo();
+fn edited_dump_is_stored_as_deltas_whose_bases_survive_prune(store: Store) {
+    let env = Env::with_repo_on(store);
     let day1 = chat_rows(0..40_000, 0);
     let first = stream_backup(&env, "chat.sql", &day1);
     // Every 97th row edited: nearly every 8 KiB chunk changes, by one or two rows.
@@ -283,20 +289,18 @@ fn edited_dump_is_stored_as_deltas_whose_bases_survive_prune() {
     assert!(fs::read(out.join("chat.sql")).unwrap() == day2);
 }
 
-#[test]
-fn check_names_the_snapshot_that_loses_a_delta_base() {
-    let env = Env::with_repo();
+fn check_names_the_snapshot_that_loses_a_delta_base(store: Store) {
+    let env = Env::with_repo_on(store);
     let first = stream_backup(&env, "chat.sql", &chat_rows(0..40_000, 0));
-    let packs = |env: &Env| -> std::collections::BTreeSet<std::path::PathBuf> {
-        fs::read_dir(env.repo().join("data")).unwrap().flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap()).map(|e| e.unwrap().path()).collect()
-    };
+    let packs = |env: &Env| -> std::collections::BTreeSet<String> { env.raw().list("data/").into_iter().map(|(p, _)| p).collect() };
     let day_one = packs(&env);
     let second = stream_backup(&env, "chat.sql", &chat_rows(0..40_000, 97));
     assert!(num(&second, "bytes_stored") < 200_000, "day two is deltas: {second}");
     env.snap(["check"]).ok();
     // Lose day one's packs: its chunks are day two's bases.
+    let raw = env.raw();
     for p in &day_one {
-        fs::remove_file(p).unwrap();
+        raw.delete(p);
     }
     let run = env.snap(["check"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);

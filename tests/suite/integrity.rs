@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,13 +13,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use snap::backend::Backend;
 use snap::format::pack::BlobKind;
 use snap::format::{BlobId, PackId, SnapshotId};
 use snap::ops::walk::{walk, Visitor};
 use snap::repo::Repository;
 
-use crate::util::{assert_contains, assert_same_tree, expect_code, pseudo_random, restored, s, write, Env, Run, PASSWORD};
+use crate::stores::{file_name, overwrite, LibRepo};
+use crate::util::{assert_contains, assert_same_tree, expect_code, pseudo_random, restored, s, write, Env, Raw, Run, Store, PASSWORD};
+
+// Damage, retention, crashes, locks and repairs, with the stored files read, damaged and deleted
+// on the store itself: each runs on a local directory, on S3 and on SFTP.
+crate::on_every_store!(
+    flipped_byte_in_a_data_pack_is_found_and_never_restored,
+    deleted_pack_is_reported_with_the_snapshots_and_paths_it_costs,
+    retention_by_forget_keep_daily_then_prune,
+    crash_during_pack_delete,
+    locks_block_exclusive_commands_share_backups_and_unlock_removes_stale_ones,
+    two_concurrent_backups_into_one_repository,
+    repair_index_rebuilds_lost_index_files,
+);
 
 const MIB: usize = 1024 * 1024;
 
@@ -32,25 +43,20 @@ fn num(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
 }
 
-/// Every pack file: (id, path, size), sorted by id.
-fn packs(env: &Env) -> Vec<(String, PathBuf, u64)> {
-    let mut out = Vec::new();
-    for fan in fs::read_dir(env.repo().join("data")).expect("data/").flatten() {
-        if !fan.path().is_dir() {
-            continue;
-        }
-        for f in fs::read_dir(fan.path()).expect("data/xx").flatten() {
-            let md = f.metadata().expect("metadata");
-            if md.is_file() {
-                out.push((f.file_name().to_string_lossy().into_owned(), f.path(), md.len()));
-            }
-        }
-    }
+/// Every pack file: (id, stored path, size), sorted by id.
+fn packs(env: &Env) -> Vec<(String, String, u64)> {
+    let mut out: Vec<(String, String, u64)> = env
+        .raw()
+        .list("data/")
+        .into_iter()
+        .filter(|(p, _)| p.matches('/').count() == 2)
+        .map(|(p, n)| (file_name(&p).to_string(), p, n))
+        .collect();
     out.sort();
     out
 }
 
-fn largest<'a>(packs: impl IntoIterator<Item = &'a (String, PathBuf, u64)>) -> (String, PathBuf, u64) {
+fn largest<'a>(packs: impl IntoIterator<Item = &'a (String, String, u64)>) -> (String, String, u64) {
     packs.into_iter().max_by_key(|p| p.2).cloned().expect("at least one pack")
 }
 
@@ -73,10 +79,22 @@ fn listing(root: &Path) -> BTreeMap<PathBuf, u64> {
     out
 }
 
-fn lock_files(env: &Env) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(env.repo().join("locks")).expect("locks/").flatten().map(|e| e.path()).collect();
-    v.sort();
-    v
+/// Every file and directory of the repository with its size (0 for directories); on an object
+/// store, which has no directories, every object.
+fn repo_listing(env: &Env) -> BTreeMap<PathBuf, u64> {
+    match env.raw() {
+        Raw::Dir(root) => listing(&root),
+        raw => raw.list("").into_iter().map(|(p, n)| (PathBuf::from(p), n)).collect(),
+    }
+}
+
+/// The stored lock files (`locks/…`), sorted.
+fn lock_files(env: &Env) -> Vec<String> {
+    lock_files_in(&env.raw())
+}
+
+fn lock_files_in(raw: &Raw) -> Vec<String> {
+    raw.list("locks/").into_iter().map(|(p, _)| p).collect()
 }
 
 #[track_caller]
@@ -88,7 +106,8 @@ fn assert_no_locks(env: &Env) {
 /// Waits until `locks/` holds at least `n` files.
 fn wait_for_locks(env: &Env, n: usize) {
     let start = Instant::now();
-    while lock_files(env).len() < n {
+    let raw = env.raw();
+    while lock_files_in(&raw).len() < n {
         assert!(start.elapsed() < Duration::from_secs(30), "no lock appeared (wanted {n})");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -133,12 +152,12 @@ fn backup_at(env: &Env, src: &Path, time: &str) -> String {
 
 /// Deletes a snapshot file, as `forget` would.
 fn drop_snapshot(env: &Env, id: &str) {
-    fs::remove_file(env.repo().join("snapshots").join(id)).expect("remove snapshot file");
+    env.raw().delete(&format!("snapshots/{id}"));
 }
 
-/// Opens the repository through the library with its own cache (never the CLI's).
+/// Opens the repository through the library with its own cache (never the CLI's), to read it.
 fn open_lib(env: &Env) -> Repository {
-    let backend = Backend::open(&s(&env.repo()), false).expect("backend");
+    let backend = LibRepo::new(env).backend();
     let repo = Repository::open(backend, PASSWORD.as_bytes(), &env.path().join("lib-cache")).expect("open repository");
     repo.sync_index().expect("sync index");
     repo
@@ -241,9 +260,8 @@ fn finish(child: Child) -> Run {
 // ---------------------------------------------------------------------------------------------
 // 1. A flipped byte in a data pack
 
-#[test]
-fn flipped_byte_in_a_data_pack_is_found_and_never_restored() {
-    let env = Env::with_repo();
+fn flipped_byte_in_a_data_pack_is_found_and_never_restored(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     let files = ["big.bin", "a.bin", "b.txt", "sub/c.bin", "sub/d.bin"];
     let sizes = [3 * MIB, 300_000, 150_000, 700_000, 40_000];
@@ -272,10 +290,9 @@ fn flipped_byte_in_a_data_pack_is_found_and_never_restored() {
     let truth = fs::read(&affected).expect("read original");
     let others: Vec<PathBuf> = files.iter().map(|f| src.join(f)).filter(|p| *p != affected).collect();
 
-    let mut bytes = fs::read(&pack_path).expect("read pack");
+    let mut bytes = env.raw().read(&pack_path);
     bytes[50] ^= 0x5a;
-    fs::set_permissions(&pack_path, fs::Permissions::from_mode(0o600)).expect("chmod pack");
-    fs::write(&pack_path, &bytes).expect("write pack");
+    overwrite(&env, &pack_path, &bytes);
 
     // check --read-data: exit 1, naming the pack, the blob, the snapshot and the file.
     let run = env.snap(["check", "--read-data"]);
@@ -325,9 +342,8 @@ fn flipped_byte_in_a_data_pack_is_found_and_never_restored() {
 // ---------------------------------------------------------------------------------------------
 // 2. A lost pack
 
-#[test]
-fn deleted_pack_is_reported_with_the_snapshots_and_paths_it_costs() {
-    let env = Env::with_repo();
+fn deleted_pack_is_reported_with_the_snapshots_and_paths_it_costs(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     let files = ["f1.bin", "f2.bin", "sub/f3.bin"];
     for (i, f) in files.iter().enumerate() {
@@ -341,7 +357,7 @@ fn deleted_pack_is_reported_with_the_snapshots_and_paths_it_costs() {
     let c = env.backup(&[&other]);
 
     let (victim, victim_path, _) = largest(&packs_a);
-    fs::remove_file(&victim_path).expect("delete pack");
+    env.raw().delete(&victim_path);
 
     let run = env.snap(["check"]);
     expect_code(&run, 1, "check with a missing pack");
@@ -412,16 +428,16 @@ fn prune_after_retention(env: &Env, src: &Path, ids: &[String], states: &[PathBu
     assert_eq!(remaining, want, "the three newest snapshots remain");
 
     // Dry run: nothing changes, bytes it would free are reported.
-    let before = listing(&env.repo());
+    let before = repo_listing(env);
     let data_before = env.data_bytes();
     let dry = env.snap(["prune", "--dry-run", "--json"]).ok().json();
     assert_eq!(dry["dry_run"], Value::Bool(true), "{dry}");
     assert!(num(&dry, "bytes_freed") > 0, "{dry}");
     assert!(num(&dry, "packs_deleted") > 0, "{dry}");
-    assert_eq!(listing(&env.repo()), before, "prune --dry-run changed the repository");
+    assert_eq!(repo_listing(env), before, "prune --dry-run changed the repository");
     let text = env.snap(["prune", "--dry-run"]).ok();
     assert_contains(&text.stdout, "would delete", "dry run text");
-    assert_eq!(listing(&env.repo()), before, "prune --dry-run changed the repository");
+    assert_eq!(repo_listing(env), before, "prune --dry-run changed the repository");
 
     // The real prune does what the dry run said.
     let done = env.snap(["prune", "--json"]).ok().json();
@@ -462,9 +478,8 @@ fn retention_by_deleting_snapshot_files_then_prune() {
     prune_after_retention(&env, &src, &ids, &states);
 }
 
-#[test]
-fn retention_by_forget_keep_daily_then_prune() {
-    let env = Env::with_repo();
+fn retention_by_forget_keep_daily_then_prune(store: Store) {
+    let env = Env::with_repo_on(store);
     let (src, ids, states) = ten_days(&env);
     let run = env.snap(["forget", "--keep-daily", "3"]);
     expect_code(&run, 0, "forget --keep-daily 3");
@@ -515,8 +530,8 @@ fn repo_needing_delete_and_repack(env: &Env) -> (PathBuf, String, PathBuf) {
     (src, kept, state)
 }
 
-fn crash_during_prune(point: &str) {
-    let env = Env::with_repo();
+fn crash_during_prune(store: Store, point: &str) {
+    let env = Env::with_repo_on(store);
     let (src, kept, state) = repo_needing_delete_and_repack(&env);
     prune_aborting_at(&env, point, &["--max-unused", "0%"]);
 
@@ -545,30 +560,28 @@ fn crash_during_prune(point: &str) {
 
 #[test]
 fn crash_after_repack() {
-    crash_during_prune("prune-after-repack");
+    crash_during_prune(Store::Local, "prune-after-repack");
 }
 
 #[test]
 fn crash_after_index() {
-    crash_during_prune("prune-after-index");
+    crash_during_prune(Store::Local, "prune-after-index");
 }
 
 #[test]
 fn crash_after_index_delete() {
-    crash_during_prune("prune-after-index-delete");
+    crash_during_prune(Store::Local, "prune-after-index-delete");
 }
 
-#[test]
-fn crash_during_pack_delete() {
-    crash_during_prune("prune-during-pack-delete");
+fn crash_during_pack_delete(store: Store) {
+    crash_during_prune(store, "prune-during-pack-delete");
 }
 
 // ---------------------------------------------------------------------------------------------
 // 5. Locks
 
-#[test]
-fn locks_block_exclusive_commands_share_backups_and_unlock_removes_stale_ones() {
-    let env = Env::with_repo();
+fn locks_block_exclusive_commands_share_backups_and_unlock_removes_stale_ones(store: Store) {
+    let env = Env::with_repo_on(store);
     let stream = pseudo_random(200_000, 7001);
     let stream_file = env.path().join("stream.bin");
     fs::write(&stream_file, &stream).expect("write stream");
@@ -616,7 +629,7 @@ fn locks_block_exclusive_commands_share_backups_and_unlock_removes_stale_ones() 
     prune_aborting_at(&env, "prune-after-repack", &[]);
     let stale = lock_files(&env);
     assert_eq!(stale.len(), 1, "the aborted prune's lock");
-    let stale_bytes = fs::read(&stale[0]).expect("read stale lock");
+    let stale_bytes = env.raw().read(&stale[0]);
     // It blocks nobody...
     let run = env.snap(["check"]);
     expect_code(&run, 0, "check with a stale exclusive lock present");
@@ -633,7 +646,7 @@ fn locks_block_exclusive_commands_share_backups_and_unlock_removes_stale_ones() 
     let go2 = env.path().join("go2");
     let live = spawn_waiting_backup(&env, "live.bin", &stream_file, &go2);
     wait_for_locks(&env, 1);
-    fs::write(&stale[0], &stale_bytes).expect("put the stale lock back");
+    overwrite(&env, &stale[0], &stale_bytes);
     assert_eq!(lock_files(&env).len(), 2);
     let run = env.snap(["unlock"]);
     expect_code(&run, 0, "unlock");
@@ -660,9 +673,8 @@ fn locks_block_exclusive_commands_share_backups_and_unlock_removes_stale_ones() 
 // ---------------------------------------------------------------------------------------------
 // 6. Two backups at once
 
-#[test]
-fn two_concurrent_backups_into_one_repository() {
-    let env = Env::with_repo();
+fn two_concurrent_backups_into_one_repository(store: Store) {
+    let env = Env::with_repo_on(store);
     let (a, b) = (env.path().join("a"), env.path().join("b"));
     let shared = pseudo_random(900_000, 8000);
     write(&a.join("shared.bin"), &shared);
@@ -691,9 +703,8 @@ fn two_concurrent_backups_into_one_repository() {
 // ---------------------------------------------------------------------------------------------
 // 7. repair index
 
-#[test]
-fn repair_index_rebuilds_lost_index_files() {
-    let env = Env::with_repo();
+fn repair_index_rebuilds_lost_index_files(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     for i in 0..8 {
         write(&src.join(format!("f{i}.bin")), &pseudo_random(80_000 + i * 30_000, 9000 + i as u64));
@@ -706,11 +717,11 @@ fn repair_index_rebuilds_lost_index_files() {
     write(&src.join("new/n.bin"), &pseudo_random(60_000, 9201));
     let second = env.backup(&[&src]);
 
-    let index_dir = env.repo().join("index");
-    let n_index = fs::read_dir(&index_dir).expect("index/").count();
-    assert!(n_index > 0);
-    for e in fs::read_dir(&index_dir).expect("index/").flatten() {
-        fs::remove_file(e.path()).expect("delete index file");
+    let raw = env.raw();
+    let index_files = raw.list("index/");
+    assert!(!index_files.is_empty());
+    for (p, _) in &index_files {
+        raw.delete(p);
     }
     fs::remove_dir_all(env.cache()).expect("delete cache");
 
@@ -722,7 +733,7 @@ fn repair_index_rebuilds_lost_index_files() {
     expect_code(&run, 0, "repair index");
     let n_packs = packs(&env).len();
     assert_contains(&run.stdout, &format!("in {n_packs} packs"), "repair report");
-    assert!(fs::read_dir(&index_dir).expect("index/").count() > 0, "no index file written");
+    assert!(!raw.list("index/").is_empty(), "no index file written");
     assert_no_locks(&env);
 
     check_read_data_ok(&env, "after repair index");

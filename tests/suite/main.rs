@@ -3,6 +3,7 @@
 
 mod util;
 mod servers;
+mod stores;
 
 mod format_vectors;
 mod bad_input;

@@ -14,7 +14,20 @@ use std::process::{Command, Stdio};
 use filetime::FileTime;
 use serde_json::Value;
 
-use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env};
+use crate::util::{assert_same_tree, backup_json, pseudo_random, restored, Env, Store};
+
+// The round trips whose bytes, streams, tar dumps and snapshot listings go through the store:
+// each runs on a local directory, on S3 and on SFTP.
+crate::on_every_store!(
+    odd_kinds_modes_and_times_round_trip,
+    odd_names_round_trip,
+    empty_stdin_stream,
+    paths_and_stream_in_one_snapshot,
+    stream_from_command_round_trip,
+    dump_directory_as_tar,
+    snapshots_json_metadata_and_filters,
+    deleted_cache_restore_and_rebackup,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -134,9 +147,8 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> usize {
 // File kinds, names, metadata
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn odd_kinds_modes_and_times_round_trip() {
-    let env = Env::with_repo();
+fn odd_kinds_modes_and_times_round_trip(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     fs::create_dir_all(&src).unwrap();
     // Empty files.
@@ -232,9 +244,8 @@ fn fifo_round_trip() {
     assert_eq!((pipe.mtime(), pipe.mtime_nsec()), (1_500_000_000, 42));
 }
 
-#[test]
-fn odd_names_round_trip() {
-    let env = Env::with_repo();
+fn odd_names_round_trip(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     let names: Vec<OsString> = vec![
         "with space.txt".into(),
@@ -359,9 +370,8 @@ fn deep_and_wide_trees_round_trip() {
 // Streams
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn empty_stdin_stream() {
-    let env = Env::with_repo();
+fn empty_stdin_stream(store: Store) {
+    let env = Env::with_repo_on(store);
     let run = env.snap_stdin(["backup", "--json", "--stdin", "--stdin-filename", "empty.sql"], b"").ok();
     let v = run.json();
     let id = snapshot_id(&v);
@@ -381,9 +391,8 @@ fn empty_stdin_stream() {
     assert_eq!(snaps[0]["paths"], serde_json::json!(["/empty.sql"]));
 }
 
-#[test]
-fn paths_and_stream_in_one_snapshot() {
-    let env = Env::with_repo();
+fn paths_and_stream_in_one_snapshot(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("etc");
     write(&src.join("app.conf"), b"listen 80\n");
     write(&src.join("sub/other.conf"), &pseudo_random(70_000, 1));
@@ -418,9 +427,8 @@ fn paths_and_stream_in_one_snapshot() {
     assert_same_tree(&src, &restored(&target, &src));
 }
 
-#[test]
-fn stream_from_command_round_trip() {
-    let env = Env::with_repo();
+fn stream_from_command_round_trip(store: Store) {
+    let env = Env::with_repo_on(store);
     let script = "i=0; while [ $i -lt 3000 ]; do printf 'INSERT INTO t VALUES (%d);\\n' $i; i=$((i+1)); done; printf 'tail\\001\\377'";
     let v = backup_json(&env, ["--stdin-from-command", "--stdin-filename", "x.sql", "--", "sh", "-c", script]);
     let id = snapshot_id(&v);
@@ -479,9 +487,8 @@ fn parse_tar(raw: &[u8]) -> Vec<TarEntry> {
     out
 }
 
-#[test]
-fn dump_directory_as_tar() {
-    let env = Env::with_repo();
+fn dump_directory_as_tar(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("site");
     let big = pseudo_random(2 * 1024 * 1024 + 333, 7);
     write(&src.join("index.html"), b"<h1>hi</h1>\n");
@@ -550,9 +557,8 @@ fn ids_of(v: &Value) -> Vec<String> {
     v.as_array().expect("array").iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
 }
 
-#[test]
-fn snapshots_json_metadata_and_filters() {
-    let env = Env::with_repo();
+fn snapshots_json_metadata_and_filters(store: Store) {
+    let env = Env::with_repo_on(store);
     let a = env.path().join("a");
     let b = env.path().join("b");
     write(&a.join("f"), b"version 1\n");
@@ -750,9 +756,8 @@ fn ls_of_a_subtree() {
 // Losing the cache
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn deleted_cache_restore_and_rebackup() {
-    let env = Env::with_repo();
+fn deleted_cache_restore_and_rebackup(store: Store) {
+    let env = Env::with_repo_on(store);
     let src = env.path().join("src");
     let mut n = 0;
     for i in 0..40 {
