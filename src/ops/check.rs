@@ -218,7 +218,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
     }
 
     // Snapshots and everything they reference.
-    let scan = repo.scan_snapshots()?;
+    let scan = repo.scan_snapshots_stored()?;
     for (id, e) in &scan.unreadable {
         report.errors.push(format!("snapshot {} cannot be read: {e} (`snap forget {id}` removes it)", id.short()));
     }

@@ -371,27 +371,31 @@ impl Repository {
     pub fn load_sealed(&self, ft: FileType, role: &[u8], id: &[u8; 32]) -> Result<Vec<u8>> {
         let name = hex::encode(id);
         let path = ft.path(&name);
-        // Snapshot files are kept in the local cache as stored (sealed), so listing snapshots on
-        // remote storage costs one request, not one per snapshot. A cached copy is trusted only
-        // as far as a downloaded one: its hash must be its name and it must open.
-        let cached = (ft == FileType::Snapshot).then(|| self.cache_dir.join("snapshots").join(&name));
-        if let Some(c) = &cached
-            && let Ok(sealed) = std::fs::read(c)
-            && storage_hash(&sealed) == *id
-            && let Ok(plain) = self.keys.open(role, &sealed)
-        {
-            return Ok(plain);
-        }
         let sealed = self.backend.read(&path)?;
         if storage_hash(&sealed) != *id {
             return Err(Error::corrupt("file", &path, "content does not match its name"));
         }
         let plain = self.keys.open(role, &sealed).map_err(|e| Error::crypto("file", &path, e))?;
-        if let Some(c) = cached {
+        if ft == FileType::Snapshot {
             // Best effort: a cache that cannot be written only costs a download next time.
-            let _ = write_cache_file(&c, &sealed);
+            let _ = write_cache_file(&self.snapshot_cache_path(&name), &sealed);
         }
         Ok(plain)
+    }
+
+    fn snapshot_cache_path(&self, name: &str) -> PathBuf {
+        self.cache_dir.join("snapshots").join(name)
+    }
+
+    /// A snapshot's plaintext from the local cache, if the cached file is there, has the size
+    /// the listing gave for the stored one, hashes to its name and opens: snapshot files are kept
+    /// in the cache as stored (sealed), so listing snapshots on remote storage costs one request,
+    /// not one per snapshot. A stored file that was cut or grew no longer matches and is read
+    /// (and found damaged) again; `check` never uses the cache.
+    fn cached_snapshot(&self, id: &SnapshotId, listed_size: u64) -> Option<Vec<u8>> {
+        let sealed = std::fs::read(self.snapshot_cache_path(&id.to_hex())).ok()?;
+        (sealed.len() as u64 == listed_size && storage_hash(&sealed) == id.0).then_some(())?;
+        self.keys.open(aad::SNAPSHOT, &sealed).ok()
     }
 
     /// Drops cached snapshot files whose snapshot is no longer in the repository (forgotten
@@ -421,7 +425,16 @@ impl Repository {
     /// # Errors
     /// Storage, integrity or decode errors; `Decode` for a snapshot of a version other than 1.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        let plain = self.load_sealed(FileType::Snapshot, aad::SNAPSHOT, &id.0)?;
+        self.load_snapshot_listed(id, None)
+    }
+
+    /// [`Repository::load_snapshot`], from the local cache when `listed_size` (the stored
+    /// file's size in a listing just made) matches the cached copy.
+    fn load_snapshot_listed(&self, id: &SnapshotId, listed_size: Option<u64>) -> Result<Snapshot> {
+        let plain = match listed_size.and_then(|n| self.cached_snapshot(id, n)) {
+            Some(p) => p,
+            None => self.load_sealed(FileType::Snapshot, aad::SNAPSHOT, &id.0)?,
+        };
         Snapshot::decode(&plain).map_err(|e| match e {
             DecodeError::UnknownVersion { .. } => Error::decode("snapshot", id, e),
             other => Error::corrupt("snapshot", id, other),
@@ -449,9 +462,25 @@ impl Repository {
     /// # Errors
     /// Listing fails.
     pub fn scan_snapshots(&self) -> Result<SnapshotScan> {
-        let ids = self.ids::<SnapshotId>()?;
+        self.scan(true)
+    }
+
+    /// [`Repository::scan_snapshots`] reading every snapshot file from storage, never from the
+    /// local cache (`check`).
+    ///
+    /// # Errors
+    /// Listing fails.
+    pub fn scan_snapshots_stored(&self) -> Result<SnapshotScan> {
+        self.scan(false)
+    }
+
+    fn scan(&self, cached: bool) -> Result<SnapshotScan> {
+        let listed: Vec<(SnapshotId, u64)> =
+            self.backend.list_sized(FileType::Snapshot)?.into_iter().filter_map(|(n, size)| n.parse().ok().map(|id| (id, size))).collect();
+        let ids: Vec<SnapshotId> = listed.iter().map(|(id, _)| *id).collect();
         self.trim_snapshot_cache(&ids);
-        let loaded: Vec<(SnapshotId, Result<Snapshot>)> = ids.par_iter().map(|id| (*id, self.load_snapshot(id))).collect();
+        let loaded: Vec<(SnapshotId, Result<Snapshot>)> =
+            listed.par_iter().map(|(id, size)| (*id, self.load_snapshot_listed(id, cached.then_some(*size)))).collect();
         let mut scan = SnapshotScan::default();
         for (id, r) in loaded {
             match r {
@@ -650,7 +679,13 @@ impl Repository {
             Some(c) => c,
             None => {
                 let path = FileType::Pack.path(&loc.pack.to_hex());
-                let size = self.backend.size(&path)?;
+                // The index recorded each pack's exact size when it ingested it: no stat (one
+                // more round trip on remote storage) per region. A pack only learnt from an older
+                // cache is asked.
+                let size = match self.index.pack_size(&loc.pack)? {
+                    Some(n) => n,
+                    None => self.backend.size(&path)?,
+                };
                 let want = REGION_BYTES.max(len).min(size.saturating_sub(off));
                 let bytes = Arc::new(self.backend.read_range(&path, off, want)?);
                 let mut regions = self.regions.lock();

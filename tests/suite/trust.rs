@@ -439,3 +439,24 @@ fn a_backup_does_not_trust_a_pack_file_swapped_for_another() {
     let second = env.backup(&[&src]);
     restores(&env, &second, &src, "after-swap");
 }
+
+#[test]
+fn check_reads_snapshot_files_from_storage_never_from_the_cache() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a.txt"), b"first");
+    let id = env.backup(&[&src]);
+    // Listing fills the local snapshot cache.
+    env.snap(["snapshots"]).ok();
+    // One bit flipped in the stored file, its size unchanged: the cached copy still matches the
+    // listing, so listing goes on, but check reads what is stored and finds the damage.
+    let path = format!("snapshots/{id}");
+    let mut bytes = env.raw().read(&path);
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    crate::stores::overwrite(&env, &path, &bytes);
+    assert_eq!(snapshot_ids(&env), vec![id.clone()]);
+    let run = env.snap(["check"]);
+    expect_code(&run, 1, "check");
+    assert_contains(&format!("{}{}", run.stdout, run.stderr), &format!("snapshot {} cannot be read", &id[..8]), "check");
+}
