@@ -137,13 +137,19 @@ fn sftp_refuses_a_server_whose_host_key_is_not_the_known_one() {
     assert!(run.stderr.contains("storage read config: failed: host key mismatch"), "{}", run.stderr);
 }
 
-/// A `snap` command for `env` that also reaches `garage` and `sshd` (for chains of stores).
-fn cmd_with(env: &Env, garage: &Garage, sshd: &Sshd) -> Command {
+/// A `snap` command for `env` that reaches `sshd` (its ssh wrapper first on PATH).
+fn cmd_ssh(env: &Env, sshd: &Sshd) -> Command {
     let mut c = env.cmd();
-    c.envs(garage.env());
     let mut paths = vec![sshd.bin_dir()];
     paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
     c.env("PATH", std::env::join_paths(paths).unwrap());
+    c
+}
+
+/// A `snap` command for `env` that also reaches `garage` and `sshd` (for chains of stores).
+fn cmd_with(env: &Env, garage: &Garage, sshd: &Sshd) -> Command {
+    let mut c = cmd_ssh(env, sshd);
+    c.envs(garage.env());
     c
 }
 
@@ -200,20 +206,14 @@ fn copies_chain_local_to_s3_to_sftp_and_restore_with_the_last_password_alone() {
     // The last copy restores byte-exact with its own password alone (no local repository, no
     // S3 credentials).
     std::fs::remove_dir_all(env.repo()).unwrap();
-    let mut c = env.cmd();
+    let mut c = cmd_ssh(&env, &sshd);
     c.env("SNAP_REPOSITORY", &sftp).env("SNAP_PASSWORD_FILE", &pw_sftp);
-    let mut paths = vec![sshd.bin_dir()];
-    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
-    c.env("PATH", std::env::join_paths(paths).unwrap());
     let snaps = run(c, &["snapshots", "--json"]).ok().json();
     let ids: Vec<&str> = snaps.as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 2);
     let target = env.path().join("from-sftp");
-    let mut c = env.cmd();
+    let mut c = cmd_ssh(&env, &sshd);
     c.env("SNAP_REPOSITORY", &sftp).env("SNAP_PASSWORD_FILE", &pw_sftp);
-    let mut paths = vec![sshd.bin_dir()];
-    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
-    c.env("PATH", std::env::join_paths(paths).unwrap());
     run(c, &["restore", "latest", "--target", &s(&target)]).ok();
     assert_same_tree(&tree, &under(&target, &tree));
 }
