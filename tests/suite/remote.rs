@@ -420,3 +420,46 @@ fn a_warm_snapshots_listing_costs_the_same_requests_for_two_or_ten_snapshots() {
     assert_eq!(warm2, warm10, "GETs of a warm `snapshots` grew with the number of snapshots");
     assert!(warm10 <= 3, "a warm listing reads only the config and a key: {warm10} GETs");
 }
+
+#[test]
+fn a_copy_to_s3_killed_half_way_leaves_it_valid_and_the_next_sends_the_rest() {
+    let env = Env::with_repo_on(Store::Local);
+    let garage = Garage::start();
+    garage.bucket("offsite");
+    let dst = format!("s3:{}/offsite/copy", garage.endpoint());
+    let pw = env.path().join("pw-dst");
+    std::fs::write(&pw, "the copy's own password").unwrap();
+    let tree = env.path().join("big");
+    write(&tree.join("a.bin"), &pseudo_random(64 * MIB, 21));
+    let backup = backup_json(&env, [s(&tree)]);
+    let dst_run = |args: &[&str]| -> Run {
+        let mut c = env.cmd();
+        c.envs(garage.env()).env("SNAP_REPOSITORY", &dst).env("SNAP_PASSWORD_FILE", &pw);
+        run(c, args)
+    };
+    let src_password = s(&env.path().join("password"));
+    dst_run(&["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1", "--from", &s(&env.repo()), "--from-password-file", &src_password]).ok();
+
+    let base = garage.requests().get("PutObject").copied().unwrap_or(0);
+    let pws = s(&pw);
+    let mut child = env.cmd().envs(garage.env()).args(["copy", "--json", "--to", &dst, "--to-password-file", &pws]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Our lock file, then at least one pack.
+    wait_for_puts(&garage, base + 2, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let snaps = dst_run(&["snapshots", "--json"]).ok().json();
+    assert!(snaps.as_array().unwrap().is_empty(), "the copy finished before it was killed: nothing was interrupted");
+    // What the killed copy left is harmless, and the next run sends only the rest.
+    dst_run(&["check"]).ok();
+    let mut again = env.cmd();
+    again.envs(garage.env());
+    let out = run(again, &["copy", "--json", "--to", &dst, "--to-password-file", &pws]).ok().json();
+    assert_eq!(out["copied"].as_array().unwrap().len(), 1, "{out}");
+    assert!(out["packs_adopted"].as_u64().unwrap() >= 1, "the killed copy's packs were reused: {out}");
+    assert!(out["bytes_added"].as_u64().unwrap() + 8 * MIB as u64 <= backup["bytes_added"].as_u64().unwrap(), "the second run sent only what was missing: {out}\n{backup}");
+    let check = dst_run(&["check", "--read-data", "--json"]).ok();
+    assert_eq!(check.json()["ok"], true, "{}", check.stdout);
+    let target = env.path().join("from-s3");
+    dst_run(&["restore", "latest", "--target", &s(&target)]).ok();
+    assert_same_tree(&tree, &under(&target, &tree));
+}
