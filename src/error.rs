@@ -119,7 +119,7 @@ fn describe(e: &opendal::Error) -> String {
         K::NotFound => "not found",
         K::PermissionDenied => "access denied (check the credentials and what they may do)",
         K::RateLimited => "rate limited",
-        K::ConfigInvalid if full.contains("NoSuchBucket") => "the bucket does not exist",
+        K::ConfigInvalid if names_missing_bucket(e) => "the bucket does not exist",
         K::ConfigInvalid => "invalid storage configuration",
         K::Unsupported => "not supported by this storage",
         K::AlreadyExists => "already exists",
@@ -143,6 +143,11 @@ fn describe(e: &opendal::Error) -> String {
         }
     }
     out
+}
+
+/// Whether `e` says the S3 bucket itself is missing (as opposed to a file in it).
+pub(crate) fn names_missing_bucket(e: &opendal::Error) -> bool {
+    format!("{e:?}").contains("NoSuchBucket")
 }
 
 /// What ssh's own log (the lowest cause of an SFTP failure) means, for the messages that matter.

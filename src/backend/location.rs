@@ -157,7 +157,7 @@ pub struct Options(BTreeMap<String, String>);
 const KNOWN: &[(&str, &str)] = &[
     ("connections", "requests in flight at once on remote storage (default 8)"),
     ("timeout", "seconds one request may take before it is retried (default 60)"),
-    ("retries", "how often a failed request is retried, with backoff (default 8, about 2 minutes)"),
+    ("retries", "how often a failed request is retried, with backoff (default 8: about a minute of waiting)"),
     ("s3.region", "the bucket's region (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)"),
     ("s3.path-style", "true (default for custom endpoints) or false for virtual-host style"),
     ("s3.storage-class", "storage class of new objects, e.g. STANDARD_IA"),

@@ -138,10 +138,6 @@ fn be(op: &'static str, path: &str, source: opendal::Error) -> Error {
     Error::Backend { op, path, cause: Box::new(source) }
 }
 
-/// Whether `e` says the S3 bucket itself is missing (as opposed to a file in it).
-fn is_missing_bucket(e: &opendal::Error) -> bool {
-    format!("{e:?}").contains("NoSuchBucket")
-}
 
 impl Backend {
     /// Opens the location `loc` (see [`Location::parse`]) with default options.
@@ -365,7 +361,7 @@ impl Backend {
             })),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
             // Nothing can be stored where there is no bucket: no repository there.
-            Err(e) if is_missing_bucket(&e) => Err(Error::NoRepository(format!("{} (the bucket does not exist)", self.location))),
+            Err(e) if crate::error::names_missing_bucket(&e) => Err(Error::NoRepository(format!("{} (the bucket does not exist)", self.location))),
             Err(e) => Err(be("list", "", e)),
         }
     }

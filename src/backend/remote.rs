@@ -32,8 +32,8 @@ pub(super) fn operator(loc: &Location, opts: &Options, given: &str) -> Result<Op
     let op = built.map_err(|e| Error::Backend { op: "open", path: given.to_string(), cause: Box::new(e) })?;
     let timeout = opts.timeout()?;
     // The timeout is inside the retry: each attempt gets its own, and a timed-out attempt is
-    // retried. Backoff doubles from 250 ms to 30 s with jitter, so the default 8 retries span
-    // about two minutes before a request fails for good.
+    // retried. Backoff doubles from 250 ms to at most 30 s, with jitter, so the default 8 retries
+    // wait about a minute in all (plus the attempts themselves) before a request fails for good.
     Ok(op
         .layer(ConcurrentLimitLayer::new(opts.connections()?))
         .layer(TimeoutLayer::new().with_timeout(timeout).with_io_timeout(timeout))
