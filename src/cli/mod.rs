@@ -17,6 +17,7 @@ mod restore_db;
 mod run;
 mod schedule;
 mod snapshots;
+mod stats;
 mod status;
 mod unlock;
 
@@ -101,6 +102,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Write a file (or a directory as tar) from a snapshot to stdout
     Dump(dump::Args),
+    /// Show files, restore size, unique and stored data of snapshots, and what each alone holds
+    Stats(stats::Args),
     /// Remove snapshots by a retention policy
     Forget(forget::Args),
     /// Verify the repository's structure, and with --read-data every byte
@@ -139,6 +142,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Ls(a) => ls::run(g, a),
         Command::Restore(a) => restore::run(g, a),
         Command::Dump(a) => dump::run(g, a),
+        Command::Stats(a) => stats::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Check(a) => check::run(g, a),
         Command::Prune(a) => prune::run(g, a),

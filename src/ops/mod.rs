@@ -15,4 +15,5 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod select;
+pub mod stats;
 pub mod walk;

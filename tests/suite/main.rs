@@ -21,3 +21,4 @@ mod mariadb;
 mod copy;
 mod daemon;
 mod remote;
+mod inspect;

@@ -1,0 +1,156 @@
+//! Looking into a repository without restoring (issue 12): `snap stats` (files, restore size,
+//! unique and stored data, what a snapshot alone holds), checked against files of known sizes
+//! through the real binary.
+
+use std::path::{Component, Path};
+
+use serde_json::Value;
+
+use crate::dedup::chat_rows;
+use crate::util::{backup_json, pseudo_random, write, Env};
+
+/// Sealing adds a 24-byte nonce and a 16-byte tag to every blob.
+const SEAL: u64 = 40;
+
+fn num(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+fn snapshot_id(v: &Value) -> String {
+    v["snapshot_id"].as_str().unwrap_or_else(|| panic!("no snapshot id in {v}")).to_string()
+}
+
+/// The directories a snapshot of `p` holds: one per component of its path.
+fn depth(p: &Path) -> u64 {
+    p.components().filter(|c| matches!(c, Component::Normal(_))).count() as u64
+}
+
+/// `snap stats --json ARGS`.
+fn stats(env: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["stats", "--json"];
+    all.extend_from_slice(args);
+    env.snap(all).ok().json()
+}
+
+/// The entry of `id` in a stats report.
+fn of<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["snapshots"].as_array().expect("snapshots").iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("{id} not in {report}"))
+}
+
+#[test]
+fn stats_count_files_restore_size_unique_and_stored_bytes() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    let a = pseudo_random(10_000, 1);
+    write(&src.join("a.bin"), &a);
+    write(&src.join("copy-of-a.bin"), &a);
+    write(&src.join("c.bin"), &pseudo_random(5_000, 2));
+    write(&src.join("sub/empty"), b"");
+    std::os::unix::fs::symlink("a.bin", src.join("link")).unwrap();
+    let id = snapshot_id(&backup_json(&env, [&src]));
+
+    let r = stats(&env, &[&id]);
+    let snap = of(&r, &id);
+    assert_eq!(num(snap, "files"), 4);
+    assert_eq!(num(snap, "dirs"), depth(&src) + 1, "every directory down to src, and src/sub");
+    assert_eq!(num(snap, "symlinks"), 1);
+    assert_eq!(num(snap, "others"), 0);
+    assert_eq!(num(snap, "restore_size"), 25_000, "the sum of the file sizes");
+    // The two copies are one blob; random data is stored as it is, plus sealing.
+    assert_eq!(num(snap, "data_blobs"), 2);
+    assert_eq!(num(snap, "unique_bytes"), 15_000);
+    assert_eq!(num(snap, "stored_bytes"), 15_000 + 2 * SEAL);
+    assert_eq!(snap["dedup_ratio"].as_f64(), Some(25_000.0 / 15_000.0));
+    assert_eq!(snap["compression_ratio"].as_f64(), Some(15_000.0 / 15_080.0));
+    assert_eq!(num(snap, "metadata_blobs"), depth(&src) + 2, "the root's tree, one per directory down to src, and src/sub's");
+    // The only snapshot holds everything alone.
+    assert_eq!(num(snap, "alone_blobs"), num(snap, "data_blobs") + num(snap, "metadata_blobs"));
+    assert_eq!(num(snap, "alone_bytes"), num(snap, "stored_bytes") + num(snap, "metadata_stored_bytes"));
+    assert_eq!(r["total"]["snapshots"], 1);
+    assert_eq!(num(&r["total"], "unique_bytes"), 15_000);
+    let repo = &r["repository"];
+    assert_eq!(num(repo, "snapshots"), 1);
+    assert_eq!(num(&repo["data"], "blobs"), 2);
+    assert_eq!(num(&repo["data"], "stored_bytes"), 15_000 + 2 * SEAL);
+    assert_eq!(num(&repo["unreferenced"], "blobs"), 0);
+    assert_eq!(repo["missing_blobs"], 0);
+
+    // --mode restore-size reads trees only: no blob figures, no repository.
+    let quick = stats(&env, &["--mode", "restore-size", &id]);
+    let q = of(&quick, &id);
+    assert_eq!(num(q, "restore_size"), 25_000);
+    assert!(q.get("unique_bytes").is_none() && quick["repository"].is_null(), "{quick}");
+    let text = env.snap(["stats", "--mode", "restore-size", &id]).ok().stdout;
+    assert!(text.contains("files 4, dirs") && text.contains("restore size       24.4 KiB"), "{text}");
+    assert!(!text.contains("unique data"), "{text}");
+}
+
+#[test]
+fn stats_say_what_each_snapshot_alone_holds() {
+    let env = Env::with_repo();
+    // Two backups of an unchanged directory must have the same root tree, so the source lies
+    // where no other test writes between them (every directory above it is in the snapshot).
+    let place = tempfile::Builder::new().prefix("snap-inspect-").tempdir_in("/var/tmp").expect("tempdir in /var/tmp");
+    let src = place.path().join("src");
+    write(&src.join("one.bin"), &pseudo_random(20_000, 3));
+    write(&src.join("d/two.bin"), &pseudo_random(30_000, 4));
+    let first = snapshot_id(&backup_json(&env, [&src]));
+    let second = snapshot_id(&backup_json(&env, [&src]));
+    let trees: Vec<Value> = env.snap(["snapshots", "--json"]).ok().json().as_array().unwrap().iter().map(|s| s["tree"].clone()).collect();
+    assert_eq!(trees[0], trees[1], "an unchanged source gives the same root tree");
+
+    let r = stats(&env, &[]);
+    for id in [&first, &second] {
+        let s = of(&r, id);
+        assert_eq!((num(s, "alone_blobs"), num(s, "alone_bytes")), (0, 0), "a snapshot identical to another holds nothing alone: {s}");
+        assert_eq!(num(s, "unique_bytes"), 50_000);
+    }
+    // Forgetting both would free everything.
+    assert_eq!(num(&r["total"], "alone_bytes"), num(&r["total"], "stored_bytes") + num(&r["total"], "metadata_stored_bytes"));
+    assert_eq!(num(&r["total"], "restore_size"), 100_000, "restore sizes add up over the selection");
+    assert_eq!(num(&r["total"], "unique_bytes"), 50_000, "blobs count once over the selection");
+
+    // A third snapshot with one more file holds that file's blob alone, and the trees from the
+    // root down to src that changed with it.
+    write(&src.join("three.bin"), &pseudo_random(7_000, 5));
+    let third = snapshot_id(&backup_json(&env, [&src]));
+    let r = stats(&env, &[]);
+    let t = of(&r, &third);
+    assert_eq!(num(t, "alone_blobs"), 1 + depth(&src) + 1, "three.bin's blob and the trees of /, ..., src: {t}");
+    assert!(num(t, "alone_bytes") > 7_000 + SEAL, "{t}");
+    for id in [&first, &second] {
+        assert_eq!(num(of(&r, id), "alone_bytes"), 0, "the first two still share everything");
+    }
+    // Forgetting the third frees what it alone held, and stats then say the same.
+    let before = num(&r["repository"]["total"], "stored_bytes");
+    env.snap(["forget", &third]).ok();
+    let after = stats(&env, &[]);
+    assert_eq!(num(&after["repository"]["unreferenced"], "stored_bytes"), num(t, "alone_bytes"), "what the third held alone is now needed by no snapshot");
+    assert_eq!(num(&after["repository"]["total"], "stored_bytes"), before);
+    env.snap(["prune", "--max-unused", "0%"]).ok();
+    let pruned = stats(&env, &[]);
+    assert_eq!(num(&pruned["repository"]["total"], "stored_bytes"), before - num(t, "alone_bytes"));
+    assert_eq!(num(&pruned["repository"]["unreferenced"], "blobs"), 0);
+}
+
+#[test]
+fn stats_count_a_delta_base_as_needed_by_the_snapshot_whose_delta_uses_it() {
+    let env = Env::with_repo();
+    let backup = |rows: &[u8]| env.snap_stdin(["backup", "--json", "--stdin", "--stdin-filename", "chat.sql"], rows).ok().json();
+    let day1 = chat_rows(0..40_000, 0);
+    let first = backup(&day1);
+    // Every 97th row edited: nearly every chunk of day two is a delta of one of day one's.
+    let second = backup(&chat_rows(0..40_000, 97));
+    let r = stats(&env, &[]);
+    let (d1, d2) = (of(&r, &snapshot_id(&first)), of(&r, &snapshot_id(&second)));
+    // Day two stored little, but it needs day one's chunks as bases: they count in what it
+    // costs, and forgetting day one would not free them.
+    assert!(num(d2, "stored_bytes") * 10 > num(d1, "stored_bytes") * 9, "day two's stored bytes include its bases: {d2} {d1}");
+    assert!(num(d1, "alone_bytes") * 10 < num(d1, "stored_bytes"), "day one's chunks are day two's bases, not held alone: {d1}");
+    assert!(num(d2, "alone_bytes") * 3 < num(d2, "stored_bytes"), "forgetting day two frees its deltas, not their bases: {d2}");
+    assert!(num(d2, "alone_bytes") > num(&second, "bytes_stored") / 2, "day two's deltas are its alone: {d2} {second}");
+    assert_eq!(num(d1, "restore_size"), day1.len() as u64);
+    // Dictionaries count in the repository figures only.
+    assert!(num(&r["repository"]["dictionaries"], "blobs") >= 1, "{r}");
+}
+
