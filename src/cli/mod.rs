@@ -7,6 +7,7 @@ mod config;
 mod copy;
 mod daemon;
 mod dump;
+mod find;
 mod forget;
 mod init;
 mod ls;
@@ -102,6 +103,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Write a file (or a directory as tar) from a snapshot to stdout
     Dump(dump::Args),
+    /// Find which snapshots hold a path or glob, newest first
+    Find(find::Args),
     /// Show files, restore size, unique and stored data of snapshots, and what each alone holds
     Stats(stats::Args),
     /// Remove snapshots by a retention policy
@@ -142,6 +145,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Ls(a) => ls::run(g, a),
         Command::Restore(a) => restore::run(g, a),
         Command::Dump(a) => dump::run(g, a),
+        Command::Find(a) => find::run(g, a),
         Command::Stats(a) => stats::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Check(a) => check::run(g, a),

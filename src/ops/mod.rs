@@ -7,6 +7,7 @@ pub mod check;
 pub mod copy;
 pub mod dictionary;
 pub mod dump;
+pub mod find;
 pub mod forget;
 pub mod fsat;
 pub mod ls;

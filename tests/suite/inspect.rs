@@ -1,13 +1,14 @@
 //! Looking into a repository without restoring (issue 12): `snap stats` (files, restore size,
-//! unique and stored data, what a snapshot alone holds), checked against files of known sizes
-//! through the real binary.
+//! unique and stored data, what a snapshot alone holds) and `snap find` (which snapshots hold a
+//! path), checked against files of known sizes through the real binary.
 
+use std::fs;
 use std::path::{Component, Path};
 
 use serde_json::Value;
 
 use crate::dedup::chat_rows;
-use crate::util::{backup_json, pseudo_random, write, Env};
+use crate::util::{backup_json, expect_code, pseudo_random, s, write, Env};
 
 /// Sealing adds a 24-byte nonce and a 16-byte tag to every blob.
 const SEAL: u64 = 40;
@@ -154,3 +155,56 @@ fn stats_count_a_delta_base_as_needed_by_the_snapshot_whose_delta_uses_it() {
     assert!(num(&r["repository"]["dictionaries"], "blobs") >= 1, "{r}");
 }
 
+/// `snap find --json ARGS`: (short id, paths) per snapshot, in the order printed.
+fn find(env: &Env, args: &[&str]) -> Vec<(String, Vec<String>)> {
+    let mut all = vec!["find", "--json"];
+    all.extend_from_slice(args);
+    let j = env.snap(all).ok().json();
+    j.as_array()
+        .expect("array")
+        .iter()
+        .map(|s| (s["short_id"].as_str().unwrap().to_string(), s["matches"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap().to_string()).collect()))
+        .collect()
+}
+
+#[test]
+fn find_names_the_snapshots_holding_a_glob_newest_first() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("a/notes.txt"), b"first notes");
+    write(&src.join("a/other.log"), b"log");
+    let backup = |time: &str| snapshot_id(&backup_json(&env, ["--time", time, s(&src).as_str()]))[..8].to_string();
+    let s1 = backup("2026-01-01 10:00:00");
+    write(&src.join("b/notes.txt"), b"second notes, longer");
+    let s2 = backup("2026-01-02 10:00:00");
+    fs::remove_dir_all(src.join("a")).unwrap();
+    fs::remove_dir_all(src.join("b")).unwrap();
+    write(&src.join("c.log"), b"nothing to find");
+    let s3 = backup("2026-01-03 10:00:00");
+    let p = |name: &str| format!("{}/{name}", s(&src));
+
+    // A name pattern matches at any depth; newest snapshot first, tree order within one.
+    let both = vec![p("a/notes.txt"), p("b/notes.txt")];
+    assert_eq!(find(&env, &["notes.txt"]), vec![(s2.clone(), both.clone()), (s1.clone(), vec![p("a/notes.txt")])]);
+    assert_eq!(find(&env, &["*.txt", "--newest", "1"]), vec![(s2.clone(), both)]);
+    // A pattern with a `/` matches the whole path.
+    assert_eq!(find(&env, &[&format!("{}/b/*.txt", s(&src))]), vec![(s2.clone(), vec![p("b/notes.txt")])]);
+    assert_eq!(find(&env, &["b/*.txt"]), vec![], "a relative path pattern matches no absolute path");
+    assert_eq!(find(&env, &["*.log"]), vec![(s3.clone(), vec![p("c.log")]), (s2.clone(), vec![p("a/other.log")]), (s1.clone(), vec![p("a/other.log")])]);
+    // Directories match too, and --snapshot narrows the search.
+    assert_eq!(find(&env, &["b", "--snapshot", &s2, "--snapshot", &s1]), vec![(s2.clone(), vec![p("b")])]);
+    assert_eq!(find(&env, &["notes.txt", "--snapshot", &s3]), vec![]);
+
+    // Each match says its type, size and mtime.
+    let j = env.snap(["find", "--json", "notes.txt", "--newest", "1"]).ok().json();
+    let m = &j[0]["matches"][1];
+    assert_eq!(m["type"], "file");
+    assert_eq!(m["size"], 20);
+    assert!(m["mtime"].as_i64().unwrap() > 1_600_000_000, "{m}");
+    let text = env.snap(["find", "notes.txt"]).ok().stdout;
+    assert!(text.contains(&format!("snapshot {s2} of 2026-01-02 10:00:00")) && text.ends_with("3 match(es) in 2 snapshot(s)\n"), "{text}");
+
+    let bad = env.snap(["find", "[oops"]);
+    expect_code(&bad, 1, "a pattern that is no glob");
+    assert!(bad.stderr.contains("bad pattern \"[oops\""), "{}", bad.stderr);
+}

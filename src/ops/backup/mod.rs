@@ -26,7 +26,9 @@ use parking_lot::Mutex;
 use self::delta::PreviousVersion;
 use self::pipeline::{assemble, file_worker, store_worker};
 use self::stream::read_stream;
-use self::sources::{plan_sources, Excludes};
+use self::sources::plan_sources;
+/// The rule of `--exclude`, also `find`'s.
+pub(crate) use self::sources::Excludes;
 use self::walker::Walker;
 use super::fsat::{raise_fd_limit, DirRef, Ident};
 use super::node::Names;

@@ -155,13 +155,13 @@ fn place_stream(root: &mut VDir, i: usize, path: &str) -> Result<()> {
 }
 
 /// Exclude patterns: those with a `/` match the whole absolute path, others the file name.
-pub(super) struct Excludes {
+pub(crate) struct Excludes {
     names: GlobSet,
     paths: GlobSet,
 }
 
 impl Excludes {
-    pub(super) fn new(patterns: &[String], files: &[PathBuf]) -> Result<Self> {
+    pub(crate) fn new(patterns: &[String], files: &[PathBuf]) -> Result<Self> {
         let mut all: Vec<String> = patterns.to_vec();
         for f in files {
             let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
@@ -181,7 +181,7 @@ impl Excludes {
         Ok(Self { names: build(names)?, paths: build(paths)? })
     }
 
-    pub(super) fn excluded(&self, path: &Path) -> bool {
+    pub(crate) fn excluded(&self, path: &Path) -> bool {
         path.file_name().is_some_and(|n| self.names.is_match(n)) || self.paths.is_match(path)
     }
 }
