@@ -6,6 +6,7 @@ mod check;
 mod config;
 mod copy;
 mod daemon;
+mod diff;
 mod dump;
 mod find;
 mod forget;
@@ -103,6 +104,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Write a file (or a directory as tar) from a snapshot to stdout
     Dump(dump::Args),
+    /// Show what differs between two snapshots: added, removed, changed paths
+    Diff(diff::Args),
     /// Find which snapshots hold a path or glob, newest first
     Find(find::Args),
     /// Show files, restore size, unique and stored data of snapshots, and what each alone holds
@@ -145,6 +148,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Ls(a) => ls::run(g, a),
         Command::Restore(a) => restore::run(g, a),
         Command::Dump(a) => dump::run(g, a),
+        Command::Diff(a) => diff::run(g, a),
         Command::Find(a) => find::run(g, a),
         Command::Stats(a) => stats::run(g, a),
         Command::Forget(a) => forget::run(g, a),

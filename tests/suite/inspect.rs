@@ -1,8 +1,10 @@
 //! Looking into a repository without restoring (issue 12): `snap stats` (files, restore size,
-//! unique and stored data, what a snapshot alone holds) and `snap find` (which snapshots hold a
-//! path), checked against files of known sizes through the real binary.
+//! unique and stored data, what a snapshot alone holds), `snap diff` (added, removed, content
+//! and metadata changes) and `snap find` (which snapshots hold a path), checked against files
+//! of known sizes through the real binary.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path};
 
 use serde_json::Value;
@@ -153,6 +155,119 @@ fn stats_count_a_delta_base_as_needed_by_the_snapshot_whose_delta_uses_it() {
     assert_eq!(num(d1, "restore_size"), day1.len() as u64);
     // Dictionaries count in the repository figures only.
     assert!(num(&r["repository"]["dictionaries"], "blobs") >= 1, "{r}");
+}
+
+/// `snap diff --json A B`.
+fn diff_json(env: &Env, a: &str, b: &str) -> Value {
+    env.snap(["diff", "--json", a, b]).ok().json()
+}
+
+#[test]
+fn diff_tells_added_removed_content_and_metadata_changes_apart() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("keep.txt"), &pseudo_random(4_000, 10));
+    write(&src.join("removed.txt"), &pseudo_random(3_000, 11));
+    write(&src.join("changed.txt"), &pseudo_random(2_000, 12));
+    write(&src.join("chmod.txt"), &pseudo_random(1_500, 13));
+    write(&src.join("deep/unchanged/x"), b"same");
+    let a = snapshot_id(&backup_json(&env, [&src]));
+    fs::remove_file(src.join("removed.txt")).unwrap();
+    write(&src.join("added.txt"), &pseudo_random(1_000, 14));
+    write(&src.join("changed.txt"), &pseudo_random(2_100, 15));
+    fs::set_permissions(src.join("chmod.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    let b = snapshot_id(&backup_json(&env, [&src]));
+
+    let p = |name: &str| format!("{}/{name}", s(&src));
+    let text = env.snap(["diff", &a, &b]).ok().stdout;
+    let want = format!(
+        "+    {}\nM    {}\nU    {}\n-    {}\n1 added, 1 removed, 1 changed content, 1 changed metadata only, 0 changed type; 3.0 KiB added, 4.9 KiB removed\n",
+        p("added.txt"),
+        p("changed.txt"),
+        p("chmod.txt"),
+        p("removed.txt")
+    );
+    assert_eq!(text, want);
+
+    let j = diff_json(&env, &a, &b);
+    assert_eq!(j["added"], serde_json::json!([{"path": p("added.txt"), "type": "file", "size": 1000}]));
+    assert_eq!(j["removed"], serde_json::json!([{"path": p("removed.txt"), "type": "file", "size": 3000}]));
+    assert_eq!(
+        j["changed"],
+        serde_json::json!([
+            {"path": p("changed.txt"), "type": "file", "old_type": "file", "content": true, "metadata": true, "size": 2100, "old_size": 2000},
+            {"path": p("chmod.txt"), "type": "file", "old_type": "file", "content": false, "metadata": true, "size": 1500, "old_size": 1500},
+        ])
+    );
+    let sum = &j["summary"];
+    assert_eq!((num(sum, "added"), num(sum, "files_added"), num(sum, "removed"), num(sum, "files_removed")), (1, 1, 1, 1));
+    assert_eq!((num(sum, "content_changed"), num(sum, "metadata_changed"), num(sum, "type_changed")), (1, 1, 0));
+    // New data: added.txt and changed.txt's new content; gone: removed.txt and the old content.
+    assert_eq!((num(sum, "blobs_added"), num(sum, "bytes_added")), (2, 1_000 + 2_100));
+    assert_eq!((num(sum, "blobs_removed"), num(sum, "bytes_removed")), (2, 3_000 + 2_000));
+
+    // The other way round, everything is mirrored; a snapshot against itself has no change.
+    let back = diff_json(&env, &b, &a);
+    assert_eq!(back["added"][0]["path"], p("removed.txt"));
+    assert_eq!(back["removed"][0]["path"], p("added.txt"));
+    assert_eq!(num(&back["summary"], "bytes_added"), 5_000);
+    let same = env.snap(["diff", &a, &a]).ok().stdout;
+    assert_eq!(same, "0 added, 0 removed, 0 changed content, 0 changed metadata only, 0 changed type; 0 B added, 0 B removed\n");
+}
+
+#[test]
+fn diff_lists_type_changes_and_whole_directories_and_compares_subdirectories() {
+    let env = Env::with_repo();
+    let src = env.path().join("src");
+    write(&src.join("t"), b"a file first");
+    write(&src.join("gone/inner/f"), b"12345");
+    let a = snapshot_id(&backup_json(&env, [&src]));
+    fs::remove_file(src.join("t")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", src.join("t")).unwrap();
+    fs::remove_dir_all(src.join("gone")).unwrap();
+    write(&src.join("new/x"), b"xyz");
+    let b = snapshot_id(&backup_json(&env, [&src]));
+
+    let p = |name: &str| format!("{}/{name}", s(&src));
+    let lines: Vec<String> = env.snap(["-q", "diff", &a, &b]).ok().stdout.lines().map(str::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("-    {}/", p("gone")),
+            format!("-    {}/", p("gone/inner")),
+            format!("-    {}", p("gone/inner/f")),
+            format!("+    {}/", p("new")),
+            format!("+    {}", p("new/x")),
+            format!("T    {}", p("t")),
+        ]
+    );
+    let j = diff_json(&env, &a, &b);
+    assert_eq!(j["changed"][0]["type"], "symlink");
+    assert_eq!(j["changed"][0]["old_type"], "file");
+    assert_eq!((num(&j["summary"], "dirs_added"), num(&j["summary"], "dirs_removed"), num(&j["summary"], "type_changed")), (1, 2, 1));
+
+    // `A:/path B:/path` compares two directories; paths stay absolute.
+    let sub = env.snap(["-q", "diff", &format!("{a}:{}", p("new")), &format!("{b}:{}", p("new"))]);
+    expect_code(&sub, 1, "a directory missing from the first snapshot");
+    assert!(sub.stderr.contains("not found in snapshot"), "{}", sub.stderr);
+    let j = env.snap(["diff", "--json", &format!("{a}:{}", s(&src)), &format!("{b}:{}", s(&src))]).ok().json();
+    assert_eq!(j["added"][0]["path"], p("new"));
+}
+
+#[test]
+fn diff_of_two_dumps_is_a_content_change_of_one_file() {
+    let env = Env::with_repo();
+    let dump = |rows: &[u8]| snapshot_id(&env.snap_stdin(["backup", "--json", "--stdin", "--stdin-filename", "databases/app.sql"], rows).ok().json());
+    let a = dump(&chat_rows(0..2_000, 0));
+    let b = dump(&chat_rows(0..2_000, 50));
+    let j = diff_json(&env, &a, &b);
+    assert_eq!(j["added"], serde_json::json!([]));
+    assert_eq!(j["removed"], serde_json::json!([]));
+    let changed = j["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{j}");
+    assert_eq!(changed[0]["path"], "/databases/app.sql");
+    assert_eq!(changed[0]["content"], true);
+    assert!(num(&j["summary"], "bytes_added") > 0);
 }
 
 /// `snap find --json ARGS`: (short id, paths) per snapshot, in the order printed.
