@@ -11,6 +11,7 @@ mod dump;
 mod find;
 mod forget;
 mod init;
+mod key;
 mod ls;
 mod prune;
 mod repair;
@@ -22,6 +23,7 @@ mod snapshots;
 mod stats;
 mod status;
 mod unlock;
+mod version;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -134,6 +136,10 @@ pub enum Command {
     Schedule(schedule::Args),
     /// Run the jobs of the config file at their scheduled times, until stopped
     Daemon(daemon::Args),
+    /// Manage the repository's passwords (key files): list, add, remove, passwd
+    Key(key::Args),
+    /// Show snap's version, the repository format it reads, and its build features
+    Version(version::Args),
 }
 
 /// Parses the command line and runs the command; `env_password` is what `SNAP_PASSWORD` held.
@@ -163,6 +169,8 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::RestoreDb(a) => restore_db::run(g, a),
         Command::Status(a) => status::run(g, a),
         Command::Daemon(a) => daemon::run(g, a),
+        Command::Key(a) => key::run(g, a),
+        Command::Version(a) => version::run(g, a),
     }
 }
 

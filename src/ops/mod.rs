@@ -11,6 +11,7 @@ pub mod dump;
 pub mod find;
 pub mod forget;
 pub mod fsat;
+pub mod key;
 pub mod ls;
 pub mod node;
 pub mod prune;

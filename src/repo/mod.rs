@@ -2,6 +2,7 @@
 //! and the [`saver::BlobSaver`] that writes packs and index files in crash-safe order.
 
 pub mod blob;
+pub mod keys;
 pub mod lock;
 pub mod pack;
 pub mod saver;
@@ -46,6 +47,8 @@ pub struct Repository {
     /// writing order and the deletion rules of format-spec §14 in one place.
     backend: Backend,
     keys: MasterKeys,
+    /// The key file that gave `keys` (the one `init` wrote, or the first that opened).
+    key_id: KeyId,
     config: RepoConfig,
     index: LocalIndex,
     cache_dir: PathBuf,
@@ -181,11 +184,11 @@ impl Repository {
         for d in LAYOUT_DIRS {
             backend.create_dir(d)?;
         }
-        write_key(&backend, password, &keys, kdf)?;
+        let key_id = write_key(&backend, password, &keys, kdf)?;
         let json = serde_json::to_vec(&config).map_err(|e| Error::Internal(e.to_string()))?;
         let sealed = keys.seal(aad::CONFIG, &json).map_err(|e| Error::crypto("config", "new", e))?;
         backend.write(&FileType::Config.path(""), join_config(&sealed))?;
-        Self::finish_open(backend, keys, config, cache_root)
+        Self::finish_open(backend, keys, key_id, config, cache_root)
     }
 
     /// Opens an existing repository with `password`. The local index is not synced yet: take a
@@ -199,10 +202,10 @@ impl Repository {
     pub fn open(backend: Backend, password: &[u8], cache_root: &Path) -> Result<Self> {
         let stored = Self::read_config_frame(&backend)?;
         let (version, sealed) = split_config(&stored).map_err(|e| config_error(&backend, e))?;
-        let keys = open_keys(&backend, password)?;
+        let (key_id, keys) = open_keys(&backend, password)?;
         let plain = keys.open(aad::CONFIG, sealed).map_err(|e| Error::crypto("config", backend.location(), e))?;
         let config = RepoConfig::decode(&plain, version).map_err(|e| Error::corrupt("config", backend.location(), e))?;
-        Self::finish_open(backend, keys, config, cache_root)
+        Self::finish_open(backend, keys, key_id, config, cache_root)
     }
 
     /// Checks that `backend` holds a snap repository this code can read, without a password.
@@ -228,10 +231,10 @@ impl Repository {
         }
     }
 
-    fn finish_open(backend: Backend, keys: MasterKeys, config: RepoConfig, cache_root: &Path) -> Result<Self> {
+    fn finish_open(backend: Backend, keys: MasterKeys, key_id: KeyId, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
         let index = LocalIndex::open_or_private(&cache_dir)?;
-        Ok(Self { backend, keys, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), stored_packs: Arc::new(parking_lot::RwLock::new(None)), warnings: Warnings::default() })
+        Ok(Self { backend, keys, key_id, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), stored_packs: Arc::new(parking_lot::RwLock::new(None)), warnings: Warnings::default() })
     }
 
     /// Takes a repository lock, held until the guard is dropped.
@@ -908,7 +911,7 @@ fn write_key(backend: &Backend, password: &[u8], keys: &MasterKeys, kdf: KdfPara
 ///
 /// The password is wrong only if some key file was tried with it; if none could even be tried,
 /// the error names a damaged key file instead.
-fn open_keys(backend: &Backend, password: &[u8]) -> Result<MasterKeys> {
+fn open_keys(backend: &Backend, password: &[u8]) -> Result<(KeyId, MasterKeys)> {
     let names = backend.list(FileType::Key)?;
     let mut tried = false;
     let mut damaged: Vec<(String, String)> = Vec::new();
@@ -936,7 +939,7 @@ fn open_keys(backend: &Backend, password: &[u8]) -> Result<MasterKeys> {
             }
         };
         match kf.open(password) {
-            Ok(keys) => return Ok(keys),
+            Ok(keys) => return Ok((id, keys)),
             Err(CryptoError::WrongPassword) => tried = true,
             Err(e) => damaged.push((name, e.to_string())),
         }

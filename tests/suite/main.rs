@@ -22,3 +22,4 @@ mod copy;
 mod daemon;
 mod remote;
 mod inspect;
+mod keys;
