@@ -22,6 +22,7 @@ mod schedule;
 mod snapshots;
 mod stats;
 mod status;
+mod tag;
 mod unlock;
 mod version;
 
@@ -138,6 +139,8 @@ pub enum Command {
     Daemon(daemon::Args),
     /// Manage the repository's passwords (key files): list, add, remove, passwd
     Key(key::Args),
+    /// Add, remove or set tags of snapshots (rewrites their snapshot files, never data)
+    Tag(tag::Args),
     /// Show snap's version, the repository format it reads, and its build features
     Version(version::Args),
 }
@@ -170,6 +173,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Status(a) => status::run(g, a),
         Command::Daemon(a) => daemon::run(g, a),
         Command::Key(a) => key::run(g, a),
+        Command::Tag(a) => tag::run(g, a),
         Command::Version(a) => version::run(g, a),
     }
 }

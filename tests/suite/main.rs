@@ -23,3 +23,4 @@ mod daemon;
 mod remote;
 mod inspect;
 mod keys;
+mod tags;
