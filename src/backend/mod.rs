@@ -24,6 +24,8 @@ pub enum FileType {
     Index,
     Snapshot,
     Lock,
+    /// Reports of recovery drills (`snap drill`).
+    Drill,
 }
 
 impl FileType {
@@ -37,6 +39,7 @@ impl FileType {
             FileType::Index => "index/",
             FileType::Snapshot => "snapshots/",
             FileType::Lock => "locks/",
+            FileType::Drill => "drills/",
         }
     }
 
@@ -58,7 +61,7 @@ impl FileType {
         if path == "config" {
             return Some(FileType::Config);
         }
-        [FileType::Key, FileType::Pack, FileType::Index, FileType::Snapshot, FileType::Lock].into_iter().find(|ft| path.starts_with(ft.dir()))
+        [FileType::Key, FileType::Pack, FileType::Index, FileType::Snapshot, FileType::Lock, FileType::Drill].into_iter().find(|ft| path.starts_with(ft.dir()))
     }
 
     /// The most bytes a file of this kind may have (format-spec §2, "Size limits"). Everything
@@ -69,6 +72,7 @@ impl FileType {
         match self {
             FileType::Config | FileType::Key | FileType::Lock => MAX_SMALL_FILE,
             FileType::Snapshot => MAX_SNAPSHOT_FILE,
+            FileType::Drill => MAX_DRILL_FILE,
             FileType::Index => MAX_INDEX_FILE,
             FileType::Pack => MAX_PACK_FILE,
         }
@@ -84,6 +88,7 @@ impl FileType {
             FileType::Index => "an index file",
             FileType::Snapshot => "a snapshot file",
             FileType::Lock => "a lock file",
+            FileType::Drill => "a drill report",
         }
     }
 }
@@ -93,6 +98,8 @@ impl FileType {
 pub const MAX_SMALL_FILE: u64 = 64 << 10;
 /// Size limit of a snapshot file (its JSON names every backed-up path and tag).
 pub const MAX_SNAPSHOT_FILE: u64 = 8 << 20;
+/// Size limit of a drill report (a few kilobytes: phases, checks, one line per error).
+pub const MAX_DRILL_FILE: u64 = 1 << 20;
 /// Size limit of an index file. snap starts a new index file after 64 packs or 100,000 blobs,
 /// which keeps each below 40 MiB (format-spec §9).
 pub const MAX_INDEX_FILE: u64 = 64 << 20;

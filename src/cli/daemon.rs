@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use snap::job::daemon::{notify_systemd, Control, Daemon, Event, SystemClock};
+use snap::job::drill::{drill, DrillOptions};
 use snap::job::run::{run_job, RunOptions};
 use snap::job::{Config, JobSpec};
 
@@ -50,10 +51,19 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         };
         run_job(config, job, &opts, cancel, &log)
     };
+    let mut drill_one = |config: &Config, job: &JobSpec, cancel: &AtomicBool| {
+        let log = |line: &str| {
+            if !quiet {
+                eprintln!("snap: drill {}: {line}", job.name);
+            }
+        };
+        let dopts = DrillOptions { cache_root: opts.cache_root.clone(), ..DrillOptions::default() };
+        drill(config, job, &dopts, cancel, &log)
+    };
     let mut event = |e: &Event<'_>| {
         notify_systemd(e);
         eprintln!("snap: {e}");
     };
-    Daemon { clock: &SystemClock, control: &control, run: &mut run, reload: &mut reload, event: &mut event }.serve(config);
+    Daemon { clock: &SystemClock, control: &control, run: &mut run, drill: &mut drill_one, reload: &mut reload, event: &mut event }.serve(config);
     Ok(ExitCode::SUCCESS)
 }

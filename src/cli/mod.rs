@@ -7,6 +7,7 @@ mod config;
 mod copy;
 mod daemon;
 mod diff;
+mod drill;
 mod dump;
 mod find;
 mod forget;
@@ -127,6 +128,8 @@ pub enum Command {
     Repair(repair::Args),
     /// Work with the server-jobs config file (`config check`)
     Config(config::Args),
+    /// Prove a job's backups restore: scratch restore, database loads, checks, RTO and RPO
+    Drill(drill::Args),
     /// Stream a database dump of a snapshot into its database (psql, pg_restore, mariadb, sqlite3)
     RestoreDb(restore_db::Args),
     /// Run jobs of the config file: dumps, hooks, one snapshot, retention, check
@@ -169,6 +172,7 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Config(a) => config::run(g, a),
         Command::Schedule(a) => schedule::run(g, a),
         Command::Run(a) => run::run(g, a),
+        Command::Drill(a) => drill::run(g, a),
         Command::RestoreDb(a) => restore_db::run(g, a),
         Command::Status(a) => status::run(g, a),
         Command::Daemon(a) => daemon::run(g, a),

@@ -56,6 +56,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         password: a.to_password_file.clone().map(Secret::File),
         database: a.to_database.clone(),
         file: a.to_file.clone(),
+        isolated: false,
     };
     let report = restore_db(&repo, &id, &snap, record, &target, a.clean)?;
     if report.cleaned {

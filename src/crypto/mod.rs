@@ -30,6 +30,7 @@ pub mod aad {
     pub const INDEX: &[u8] = b"snap/index/v1";
     pub const SNAPSHOT: &[u8] = b"snap/snapshot/v1";
     pub const LOCK: &[u8] = b"snap/lock/v1";
+    pub const DRILL: &[u8] = b"snap/drill/v1";
 }
 
 /// Why sealed bytes could not be opened.

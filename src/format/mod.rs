@@ -2,6 +2,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod drill;
 pub mod frame;
 pub mod id;
 pub mod lock;

@@ -41,6 +41,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
 use super::config::{Config, JobSpec};
+use super::drill::DrillOutcome;
 use super::run::RunOutcome;
 use super::status::{self, Outcome};
 use crate::error::{Error, Result};
@@ -114,6 +115,12 @@ pub enum Event<'a> {
     Starting { job: &'a str, due: Zoned },
     /// A run ended; its outcome is in the job's status record too.
     Finished { job: &'a str, outcome: &'a RunOutcome },
+    /// The soonest task is a job's drill.
+    NextDrill { job: &'a str, at: Zoned },
+    /// A drill of the job starts (`drill.schedule`).
+    DrillStarting { job: &'a str, due: Zoned },
+    /// A drill ended; its report is in the repository and the state directory.
+    DrillFinished { job: &'a str, outcome: &'a DrillOutcome },
     /// A run did not start: the job is running already (started by hand), or its state
     /// directory cannot be written.
     NotStarted { job: &'a str, error: &'a Error },
@@ -168,6 +175,17 @@ impl fmt::Display for Event<'_> {
                 }
             }
             Self::NotStarted { job, error } => write!(f, "job {job}: not started: {error}"),
+            Self::NextDrill { job, at } => write!(f, "next: drill of job {job} at {}", when(at)),
+            Self::DrillStarting { job, due } => write!(f, "job {job}: starting the drill due at {}", when(due)),
+            Self::DrillFinished { job, outcome } => {
+                let r = &outcome.report;
+                let rto = r.rto_secs.map_or("-".to_string(), super::drill::human);
+                let rpo = r.rpo_secs.map_or("-".to_string(), super::drill::human);
+                match r.errors.first() {
+                    None if r.passed => write!(f, "job {job}: drill passed: recovery time {rto}, recovery point {rpo}"),
+                    first => write!(f, "job {job}: drill FAILED: {}", first.map_or(if outcome.interrupted { "interrupted" } else { "no check ran" }, String::as_str)),
+                }
+            }
             Self::Reloading => f.write_str("reload requested: reading the config file again"),
             Self::Reloaded { scheduled, manual } => write!(f, "config reloaded: {}", jobs(*scheduled, *manual)),
             Self::ReloadRefused { error } => write!(f, "new config refused, the running one stays in force: {error}"),
@@ -193,8 +211,10 @@ pub fn notify_states(event: &Event<'_>) -> Vec<String> {
         }
         Event::Next { .. } | Event::Idle => vec![status(event.to_string())],
         Event::Starting { job, .. } => vec![status(format!("running job {job}"))],
+        Event::NextDrill { .. } => vec![status(event.to_string())],
+        Event::DrillStarting { job, .. } => vec![status(format!("drilling job {job}"))],
         Event::Stopping { .. } => vec!["STOPPING=1".to_string(), status(event.to_string())],
-        Event::Missed { .. } | Event::Finished { .. } | Event::NotStarted { .. } | Event::Stopped => Vec::new(),
+        Event::Missed { .. } | Event::Finished { .. } | Event::DrillFinished { .. } | Event::NotStarted { .. } | Event::Stopped => Vec::new(),
     }
 }
 
@@ -215,15 +235,42 @@ pub struct Daemon<'a> {
     pub control: &'a Control,
     /// Runs one job (in production [`super::run::run_job`]); `cancel` is [`Control::stop`].
     pub run: &'a mut dyn FnMut(&Config, &JobSpec, &AtomicBool) -> Result<RunOutcome>,
+    /// Runs one drill of a job (in production [`super::drill::drill`]), when its
+    /// `drill.schedule` comes due; `cancel` is [`Control::stop`].
+    pub drill: &'a mut dyn FnMut(&Config, &JobSpec, &AtomicBool) -> Result<DrillOutcome>,
     /// Reads the config file again.
     pub reload: &'a mut dyn FnMut() -> Result<Config>,
     /// Hears every [`Event`].
     pub event: &'a mut dyn FnMut(&Event<'_>),
 }
 
-/// When each scheduled job runs next; a job without a schedule, or whose schedule matches no
+/// What the scheduler starts: a job's run, or its drill. Runs sort first, so a run and a drill
+/// of one job due at the same time run in that order (the drill then restores the new snapshot).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Task {
+    Run(String),
+    Drill(String),
+}
+
+impl Task {
+    fn job(&self) -> &str {
+        match self {
+            Self::Run(j) | Self::Drill(j) => j,
+        }
+    }
+
+    /// The task's next time after `after`, by the job's schedule or its drill's.
+    fn next_after(&self, job: &JobSpec, after: Timestamp) -> Option<Timestamp> {
+        match self {
+            Self::Run(_) => job.next_run(after),
+            Self::Drill(_) => job.drill.as_ref()?.schedule.as_ref()?.next_after(after, &job.zone),
+        }
+    }
+}
+
+/// When each scheduled task runs next; a job without a schedule, or whose schedule matches no
 /// later time, is not in it.
-type Plan = BTreeMap<String, Timestamp>;
+type Plan = BTreeMap<Task, Timestamp>;
 
 /// How many jobs of `config` have a schedule, and how many not.
 fn counts(config: &Config) -> (usize, usize) {
@@ -250,19 +297,32 @@ impl Daemon<'_> {
                 continue;
             }
             let now = self.clock.now();
-            let due = plan.iter().filter(|(_, t)| **t <= now).min_by_key(|(name, t)| (**t, *name)).map(|(n, t)| (n.clone(), *t));
-            let Some((name, due)) = due else {
+            let due = plan.iter().filter(|(_, t)| **t <= now).min_by_key(|(task, t)| (**t, *task)).map(|(k, t)| (k.clone(), *t));
+            let Some((task, due)) = due else {
                 self.wait(&config, &plan);
                 continue;
             };
+            let name = task.job().to_string();
             let Some(job) = config.jobs.get(&name) else {
-                plan.remove(&name);
+                plan.remove(&task);
                 continue;
             };
-            (self.event)(&Event::Starting { job: &name, due: due.to_zoned(job.zone.clone()) });
-            match (self.run)(&config, job, &self.control.stop) {
-                Ok(outcome) => (self.event)(&Event::Finished { job: &name, outcome: &outcome }),
-                Err(error) => (self.event)(&Event::NotStarted { job: &name, error: &error }),
+            let at = due.to_zoned(job.zone.clone());
+            match &task {
+                Task::Run(_) => {
+                    (self.event)(&Event::Starting { job: &name, due: at });
+                    match (self.run)(&config, job, &self.control.stop) {
+                        Ok(outcome) => (self.event)(&Event::Finished { job: &name, outcome: &outcome }),
+                        Err(error) => (self.event)(&Event::NotStarted { job: &name, error: &error }),
+                    }
+                }
+                Task::Drill(_) => {
+                    (self.event)(&Event::DrillStarting { job: &name, due: at });
+                    match (self.drill)(&config, job, &self.control.stop) {
+                        Ok(outcome) => (self.event)(&Event::DrillFinished { job: &name, outcome: &outcome }),
+                        Err(error) => (self.event)(&Event::NotStarted { job: &name, error: &error }),
+                    }
+                }
             }
             if self.control.stop.load(Ordering::SeqCst) {
                 interrupted = Some(name.clone());
@@ -270,9 +330,9 @@ impl Daemon<'_> {
             // Times that passed meanwhile are not queued (a clock set back cannot bring `due`
             // round again either).
             let ended = self.clock.now().max(due);
-            match job.next_run(ended) {
-                Some(t) => plan.insert(name, t),
-                None => plan.remove(&name),
+            match task.next_after(job, ended) {
+                Some(t) => plan.insert(task, t),
+                None => plan.remove(&task),
             };
         }
         (self.event)(&Event::Stopping { interrupted: interrupted.as_deref() });
@@ -290,12 +350,19 @@ impl Daemon<'_> {
             if let Some(missed) = missed {
                 (self.event)(&Event::Missed { job: &job.name, missed: missed.to_zoned(job.zone.clone()), catch_up: job.catch_up });
                 if job.catch_up {
-                    plan.insert(job.name.clone(), missed);
+                    plan.insert(Task::Run(job.name.clone()), missed);
                     continue;
                 }
             }
             if let Some(t) = schedule.next_after(now, &job.zone) {
-                plan.insert(job.name.clone(), t);
+                plan.insert(Task::Run(job.name.clone()), t);
+            }
+        }
+        // Drills are not caught up: the next one proves the same thing.
+        for job in config.jobs.values() {
+            let task = Task::Drill(job.name.clone());
+            if let Some(t) = task.next_after(job, now) {
+                plan.insert(task, t);
             }
         }
         plan
@@ -303,11 +370,15 @@ impl Daemon<'_> {
 
     /// Sleeps until the soonest run, or a request.
     fn wait(&mut self, config: &Config, plan: &Plan) {
-        let soonest = plan.iter().min_by_key(|(name, t)| (**t, *name));
+        let soonest = plan.iter().min_by_key(|(task, t)| (**t, *task));
         match soonest {
-            Some((job, at)) => {
-                let zone = config.jobs.get(job).map_or(TimeZone::UTC, |j| j.zone.clone());
-                (self.event)(&Event::Next { job, at: at.to_zoned(zone) });
+            Some((task, at)) => {
+                let job = task.job();
+                let at = at.to_zoned(config.jobs.get(job).map_or(TimeZone::UTC, |j| j.zone.clone()));
+                match task {
+                    Task::Run(_) => (self.event)(&Event::Next { job, at }),
+                    Task::Drill(_) => (self.event)(&Event::NextDrill { job, at }),
+                }
             }
             None => (self.event)(&Event::Idle),
         }
@@ -327,11 +398,16 @@ impl Daemon<'_> {
         let now = self.clock.now();
         let mut fresh = Plan::new();
         for job in new.jobs.values() {
-            let Some(schedule) = &job.schedule else { continue };
-            let unchanged = config.jobs.get(&job.name).is_some_and(|old| old.schedule == job.schedule && old.zone == job.zone);
-            let next = if unchanged { plan.get(&job.name).copied() } else { schedule.next_after(now, &job.zone) };
-            if let Some(t) = next {
-                fresh.insert(job.name.clone(), t);
+            let drill_schedule = |j: &JobSpec| j.drill.as_ref().and_then(|d| d.schedule.clone());
+            let old = config.jobs.get(&job.name);
+            for (task, unchanged) in [
+                (Task::Run(job.name.clone()), old.is_some_and(|o| o.schedule == job.schedule && o.zone == job.zone)),
+                (Task::Drill(job.name.clone()), old.is_some_and(|o| drill_schedule(o) == drill_schedule(job) && o.zone == job.zone)),
+            ] {
+                let next = if unchanged { plan.get(&task).copied() } else { task.next_after(job, now) };
+                if let Some(t) = next {
+                    fresh.insert(task, t);
+                }
             }
         }
         *config = new;
@@ -480,9 +556,16 @@ mod tests {
             }
             Ok(RunOutcome { status, error: None, file_errors: Vec::new(), warnings: Vec::new() })
         };
+        let mut drill = |_: &Config, job: &JobSpec, _: &AtomicBool| -> Result<DrillOutcome> {
+            let start = clock.now();
+            clock.advance(300);
+            runs.borrow_mut().push(format!("drill {}@{}", job.name, start.strftime("%Y-%m-%dT%H:%M:%S")));
+            let report = crate::format::drill::DrillReport { job: job.name.clone(), passed: true, rto_secs: Some(300.0), rpo_secs: Some(5400.0), ..Default::default() };
+            Ok(DrillOutcome { report, stored: None, store_error: None, kept: None, interrupted: false })
+        };
         let mut reload = || parse(&clock.file.borrow());
         let mut event = |e: &Event<'_>| events.push(e.to_string());
-        let mut daemon = Daemon { clock: &clock, control: &control, run: &mut run, reload: &mut reload, event: &mut event };
+        let mut daemon = Daemon { clock: &clock, control: &control, run: &mut run, drill: &mut drill, reload: &mut reload, event: &mut event };
         daemon.serve(parse(text).unwrap());
         let end = clock.now();
         Sim { runs: runs.into_inner(), events, end }
@@ -506,6 +589,23 @@ mod tests {
         assert_eq!(sim.events.last().unwrap(), "daemon stopped");
         assert_eq!(sim.events[sim.events.len() - 2], "stop requested; stopping");
         assert_eq!(sim.end, ts("2026-03-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn drills_run_on_their_own_schedule_after_a_run_due_at_the_same_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // Nightly at 04:00, a drill every Sunday at 04:00: on Sunday the run goes first, so the
+        // drill restores that night's snapshot.
+        let text = config_text(dir.path(), &job("a", "0 0 4 * * *", "timezone = \"UTC\"\ndrill = { schedule = \"0 0 4 * * Sun\" }"));
+        let sim = simulate(&text, "2026-02-27T12:00:00Z", &[("a", 600)], &[("2026-03-02T12:00:00Z", Action::Stop)]);
+        assert_eq!(sim.runs, ["a@2026-02-28T04:00:00", "a@2026-03-01T04:00:00", "drill a@2026-03-01T04:10:00", "a@2026-03-02T04:00:00"]);
+        assert!(sim.events.contains(&"job a: starting the drill due at Sun 2026-03-01 04:00:00 +00:00".to_string()), "{:#?}", sim.events);
+        assert!(sim.events.contains(&"job a: drill passed: recovery time 5m 00s, recovery point 1h 30m".to_string()), "{:#?}", sim.events);
+        // A reload that changes only the job's schedule keeps the drill's next time.
+        let changed = config_text(dir.path(), &job("a", "0 0 5 * * *", "timezone = \"UTC\"\ndrill = { schedule = \"0 0 4 * * Sun\" }"));
+        let sim = simulate(&text, "2026-02-27T12:00:00Z", &[("a", 600)], &[("2026-02-27T13:00:00Z", Action::Reload(changed)), ("2026-03-01T12:00:00Z", Action::Stop)]);
+        assert_eq!(sim.runs, ["a@2026-02-28T05:00:00", "drill a@2026-03-01T04:00:00", "a@2026-03-01T05:00:00"]);
+        assert!(sim.events.contains(&"next: drill of job a at Sun 2026-03-01 04:00:00 +00:00".to_string()), "{:#?}", sim.events);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Server jobs: the config file that describes whole-server backup jobs (repositories, paths,
 //! database dumps, hooks, retention, checks), the cron schedules that say when they run, the
-//! runner that carries one out ([`run::run_job`]) and records how it went ([`status`]), and the
-//! scheduler that runs them at their times ([`daemon`]). What the runner needs comes from here
+//! runner that carries one out ([`run::run_job`]) and records how it went ([`status`]), the
+//! scheduler that runs them at their times ([`daemon`]), and the recovery drills that prove their
+//! snapshots restore ([`drill`]). What the runner needs comes from here
 //! already checked, so it never meets a dangling repository name or a bad expression halfway
 //! through a job.
 
 pub mod config;
 pub mod daemon;
+pub mod drill;
 pub mod dump;
 pub mod hooks;
 pub mod restore_db;

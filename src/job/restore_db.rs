@@ -29,6 +29,9 @@ pub struct DbTarget {
     pub database: Option<String>,
     /// The database file (SQLite).
     pub file: Option<PathBuf>,
+    /// A scratch server (drills): the client reads no option files (`~/.my.cnf` could name
+    /// another server's password or host).
+    pub isolated: bool,
 }
 
 /// What a restore did.
@@ -57,6 +60,7 @@ pub fn target_for(job: &super::config::JobSpec, record: &DatabaseRecord, root: &
         password: spec.password.clone(),
         database: None,
         file,
+        isolated: false,
     })
 }
 
@@ -113,11 +117,18 @@ fn load(repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &DatabaseRe
     };
     let status = child.wait().map_err(|e| Error::CommandFailed(format!("`{shown}`: {e}")))?;
     let err = err_reader.join().unwrap_or_default();
-    let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
     if !status.success() {
-        return Err(Error::CommandFailed(format!("restoring {} with `{shown}` failed ({status}): {last}", record.path)));
+        return Err(Error::CommandFailed(format!("restoring {} with `{shown}` failed ({status}): {}", record.path, cause(&err))));
     }
     written
+}
+
+/// The line of a tool's error output that says what went wrong: the first that mentions an
+/// error (psql's `ERROR:`, sqlite3's `Parse error ...`; what follows is context such as the
+/// statement and a caret), else the last line.
+fn cause(stderr: &str) -> String {
+    let lines = || stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines().find(|l| l.to_ascii_lowercase().contains("error")).or_else(|| lines().last()).unwrap_or("").to_string()
 }
 
 fn pg_env(target: &DbTarget) -> Result<Vec<(OsString, EnvSecret)>> {
@@ -185,6 +196,9 @@ fn mariadb(repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &Databas
         env.push(("MYSQL_PWD".into(), EnvSecret(p.read()?)));
     }
     let mut conn: Vec<OsString> = vec![client.into()];
+    if target.isolated {
+        conn.push("--no-defaults".into());
+    }
     if let Some(s) = &target.socket {
         conn.push(format!("--socket={}", s.display()).into());
     } else {
@@ -246,4 +260,19 @@ fn sqlite(repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &Database
     argv.push(file.clone().into_os_string());
     load(repo, id, snap, record, &argv, &[])?;
     Ok(RestoreDbReport { kind: record.kind.clone(), into: file.display().to_string(), cleaned })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cause;
+
+    #[test]
+    fn the_line_naming_the_error_is_quoted_not_the_context_after_it() {
+        let sqlite = "Parse error near line 3: near \"INTOO\": syntax error\n  INSERT INTOO t VALUES(1,'x');\n         ^--- error here\n";
+        assert_eq!(cause(sqlite), "Parse error near line 3: near \"INTOO\": syntax error");
+        let psql = "psql:<stdin>:12: ERROR:  relation \"x\" does not exist\nLINE 1: SELECT * FROM x;\n";
+        assert_eq!(cause(psql), "psql:<stdin>:12: ERROR:  relation \"x\" does not exist");
+        assert_eq!(cause("first\nlast\n\n"), "last");
+        assert_eq!(cause(""), "");
+    }
 }

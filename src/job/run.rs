@@ -77,6 +77,19 @@ impl JobLock {
     }
 }
 
+/// Opens the config's repository `name` with its options, password and cache.
+///
+/// # Errors
+/// No such repository in the config; nothing there; a wrong password; storage errors.
+pub fn open_repository(config: &Config, name: &str, cache_root: &Path) -> Result<Repository> {
+    let spec = config.repository(name).ok_or_else(|| Error::Usage(format!("no repository named {name:?} in the config")))?;
+    let backend = Backend::open_with(&spec.url, &spec.options, false)?;
+    Repository::probe(&backend)?;
+    let password = spec.password.read()?;
+    let root = spec.cache_dir.clone().unwrap_or_else(|| cache_root.to_path_buf());
+    Repository::open(backend, &password, &root)
+}
+
 /// The repositories of one run, each opened (password, key derivation) once, when a step
 /// first needs it; every step then takes its own lock and brings the index up to date under it.
 struct Repos<'c> {
@@ -92,12 +105,7 @@ impl Repos<'_> {
             if self.open.contains_key(name) {
                 continue;
             }
-            let spec = self.config.repository(name).ok_or_else(|| Error::Usage(format!("no repository named {name:?} in the config")))?;
-            let backend = Backend::open_with(&spec.url, &spec.options, false)?;
-            Repository::probe(&backend)?;
-            let password = spec.password.read()?;
-            let root = spec.cache_dir.clone().unwrap_or_else(|| self.cache_root.to_path_buf());
-            self.open.insert(name.to_string(), Repository::open(backend, &password, &root)?);
+            self.open.insert(name.to_string(), open_repository(self.config, name, self.cache_root)?);
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::format::drill::DrillReport;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +109,80 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn save(state_dir: &Path, status: &JobStatus) -> Result<()> {
     let json = serde_json::to_vec_pretty(status).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&status_dir(state_dir).join(format!("{}.json", status.job)), &json)?;
-    write_atomic(&metrics_file(state_dir), prometheus(&load_all(state_dir)).as_bytes())
+    write_metrics(state_dir)
+}
+
+fn write_metrics(state_dir: &Path) -> Result<()> {
+    let mut text = prometheus(&load_all(state_dir));
+    text.push_str(&drill_prometheus(&load_drills(state_dir)));
+    write_atomic(&metrics_file(state_dir), text.as_bytes())
+}
+
+/// A job's latest drill, and when one last passed (which the latest may not have).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillStatus {
+    pub last_success: Option<String>,
+    pub report: DrillReport,
+}
+
+fn drill_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("status").join("drills")
+}
+
+/// The latest drill of `job`, if any ran on this machine.
+#[must_use]
+pub fn load_drill(state_dir: &Path, job: &str) -> Option<DrillStatus> {
+    let bytes = std::fs::read(drill_dir(state_dir).join(format!("{job}.json"))).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Every job's latest drill, by job name.
+#[must_use]
+pub fn load_drills(state_dir: &Path) -> Vec<DrillStatus> {
+    let Ok(rd) = std::fs::read_dir(drill_dir(state_dir)) else { return Vec::new() };
+    let mut out: Vec<DrillStatus> = rd
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect();
+    out.sort_by(|a, b| a.report.job.cmp(&b.report.job));
+    out
+}
+
+/// Records `report` as its job's latest drill and rewrites the metrics file.
+///
+/// # Errors
+/// The state directory cannot be written.
+pub fn save_drill(state_dir: &Path, report: &DrillReport) -> Result<()> {
+    let previous = load_drill(state_dir, &report.job);
+    let last_success = if report.passed { Some(report.started.clone()) } else { previous.and_then(|p| p.last_success) };
+    let status = DrillStatus { last_success, report: report.clone() };
+    let json = serde_json::to_vec_pretty(&status).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&drill_dir(state_dir).join(format!("{}.json", report.job)), &json)?;
+    write_metrics(state_dir)
+}
+
+/// The Prometheus text exposition of the latest drills.
+#[must_use]
+pub fn drill_prometheus(drills: &[DrillStatus]) -> String {
+    type Metric = (&'static str, &'static str, fn(&DrillStatus) -> Option<f64>);
+    let metrics: [Metric; 5] = [
+        ("snap_drill_last_attempt_timestamp_seconds", "When the job's last drill started.", |d| seconds(Some(&d.report.started))),
+        ("snap_drill_last_success_timestamp_seconds", "When a drill of the job last passed every check and objective.", |d| seconds(d.last_success.as_deref())),
+        ("snap_drill_passed", "1 if the last drill passed, 0 if not.", |d| Some(f64::from(u8::from(d.report.passed)))),
+        ("snap_drill_rto_seconds", "Recovery time the last drill reached (restore, load, verify).", |d| d.report.rto_secs),
+        ("snap_drill_rpo_seconds", "Age of the snapshot the last drill restored, when it started.", |d| d.report.rpo_secs),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in metrics {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for d in drills {
+            if let Some(v) = value(d) {
+                out.push_str(&format!("{name}{{job=\"{}\"}} {v}\n", label(&d.report.job)));
+            }
+        }
+    }
+    out
 }
 
 /// A label value in the exposition format: `\`, `"` and newlines escaped.
@@ -193,5 +267,25 @@ mod tests {
         assert!(prom.contains("snap_job_success{job=\"b\\\"x\"} 0\n"), "{prom}");
         assert!(prom.contains("snap_job_failures_total{job=\"b\\\"x\"} 1\n"), "{prom}");
         assert!(prom.contains("snap_job_phase_duration_seconds{job=\"a\",phase=\"backup\"} 10\n"), "{prom}");
+    }
+
+    #[test]
+    fn drills_keep_their_last_success_and_reach_the_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = DrillReport { job: "a".into(), started: "2026-12-01T04:00:00Z".into(), passed: true, rto_secs: Some(42.5), rpo_secs: Some(5400.0), ..DrillReport::default() };
+        save_drill(dir.path(), &r).unwrap();
+        r.started = "2026-12-08T04:00:00Z".into();
+        r.passed = false;
+        save_drill(dir.path(), &r).unwrap();
+        let d = load_drill(dir.path(), "a").unwrap();
+        assert_eq!((d.last_success.as_deref(), d.report.started.as_str()), (Some("2026-12-01T04:00:00Z"), "2026-12-08T04:00:00Z"));
+        let prom = std::fs::read_to_string(metrics_file(dir.path())).unwrap();
+        assert!(prom.contains("snap_drill_passed{job=\"a\"} 0\n"), "{prom}");
+        assert!(prom.contains("snap_drill_last_success_timestamp_seconds{job=\"a\"} 1796097600\n"), "{prom}");
+        assert!(prom.contains("snap_drill_rto_seconds{job=\"a\"} 42.5\n"), "{prom}");
+        assert!(prom.contains("snap_drill_rpo_seconds{job=\"a\"} 5400\n"), "{prom}");
+        // A job's run rewrites the file and keeps the drill's lines.
+        save(dir.path(), &sample("a", Outcome::Success)).unwrap();
+        assert!(std::fs::read_to_string(metrics_file(dir.path())).unwrap().contains("snap_drill_passed{job=\"a\"} 0\n"));
     }
 }

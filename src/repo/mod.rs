@@ -2,6 +2,7 @@
 //! and the [`saver::BlobSaver`] that writes packs and index files in crash-safe order.
 
 pub mod blob;
+pub mod drills;
 pub mod keys;
 pub mod lock;
 pub mod pack;

@@ -23,6 +23,7 @@ use snap::format::config::{join_config, split_config, ChunkerParams, RepoConfig,
 use snap::format::id::storage_hash;
 use snap::format::pack::{decode_pack_header, encode_pack_header, BlobKind, Compression, IndexFile, IndexPack, PackEntry, ENTRY_LEN};
 use snap::format::snapshot::{Snapshot, Summary, SNAPSHOT_VERSION};
+use snap::format::drill::{DrillCheck, DrillDatabase, DrillPhase, DrillQuery, DrillReport, DRILL_VERSION};
 use snap::format::tree::{decode_list, encode_list, split_list, Content, Node, NodeKind, Timestamp, Tree, INLINE_CHUNKS_MAX};
 use snap::format::{BlobId, IndexId, PackId, SnapshotId};
 use snap::repo::blob::{delta, open_blob, seal_blob, seal_delta, Dict, References};
@@ -59,6 +60,7 @@ const VECTOR_FILES: &[&str] = &[
     "list.json",
     "config.json",
     "snapshot.json",
+    "drill.json",
     "chunker.json",
     "repo.json",
 ];
@@ -430,13 +432,14 @@ fn file_type(s: &str) -> FileType {
         "index" => FileType::Index,
         "snapshot" => FileType::Snapshot,
         "lock" => FileType::Lock,
+        "drill" => FileType::Drill,
         other => panic!("unknown file type {other}"),
     }
 }
 
 fn gen_layout() -> LayoutVectors {
     let name = blake3_hex(b"hello, snap\n");
-    let paths = ["config", "key", "pack", "index", "snapshot", "lock"]
+    let paths = ["config", "key", "pack", "index", "snapshot", "lock", "drill"]
         .iter()
         .map(|t| {
             let n = if *t == "config" { String::new() } else { name.clone() };
@@ -1750,6 +1753,96 @@ fn config_vector() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// drill.json
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize)]
+struct DrillVector {
+    about: String,
+    keys: KeysJson,
+    aad: String,
+    json: String,
+    decoded: DrillReport,
+    sealed_hex: String,
+    name: String,
+    path: String,
+    /// A report of a later version, which readers refuse before reading anything else.
+    future_json: String,
+}
+
+fn gen_drill() -> DrillVector {
+    let keys = test_keys();
+    let report = DrillReport {
+        version: DRILL_VERSION,
+        job: "mattermost".into(),
+        repository: "offsite".into(),
+        started: "2026-12-06T05:00:00Z".into(),
+        snapshot: hex::encode(storage_hash(b"a snapshot")),
+        snapshot_time: "2026-12-06T02:30:00+01:00".into(),
+        rpo_secs: Some(12600.0),
+        rpo_target_secs: Some(93600.0),
+        rto_secs: Some(41.5),
+        rto_target_secs: Some(1800.0),
+        phases: vec![
+            DrillPhase { name: "restore files".into(), secs: 3.25, ok: true },
+            DrillPhase { name: "load mattermost".into(), secs: 36.0, ok: true },
+        ],
+        files_restored: 1200,
+        dirs_restored: 40,
+        bytes_restored: 52_428_800,
+        databases: vec![DrillDatabase {
+            name: "mattermost".into(),
+            kind: "postgresql".into(),
+            path: "/databases/postgresql/mattermost.sql".into(),
+            loaded: true,
+            load_secs: 36.0,
+            queries: vec![DrillQuery { sql: "SELECT count(*) FROM posts".into(), value: Some("1000000".into()), min: Some(1), max: None, ok: true }],
+            error: None,
+        }],
+        checks: vec![DrillCheck { name: "rpo".into(), ok: true, detail: "the latest snapshot is 3h 30m, within the objective 1d 02h 00m".into() }],
+        passed: true,
+        errors: Vec::new(),
+        program_version: "snap 0.1.0".into(),
+        hostname: "drill.example.org".into(),
+    };
+    let json = String::from_utf8(report.encode().expect("drill JSON")).expect("UTF-8");
+    let sealed = keys.seal(aad::DRILL, json.as_bytes()).expect("sealing drill report");
+    let name = blake3_hex(&sealed);
+    DrillVector {
+        about: "A drill report (spec section 20): JSON sealed with AAD \"snap/drill/v1\", named by BLAKE3 of the sealed bytes.".into(),
+        keys: KeysJson::fixed(),
+        aad: String::from_utf8_lossy(aad::DRILL).into_owned(),
+        json,
+        decoded: report,
+        sealed_hex: hex::encode(&sealed),
+        path: FileType::Drill.path(&name),
+        name,
+        future_json: "{\"version\":2,\"job\":{\"renamed\":true}}".into(),
+    }
+}
+
+#[test]
+fn drill_vector() {
+    let v: DrillVector = load("drill.json");
+    v.keys.check_fixed();
+    let keys = v.keys.keys();
+    assert_eq!(v.aad.as_bytes(), aad::DRILL);
+    let sealed = unhex(&v.sealed_hex);
+    assert_eq!(blake3_hex(&sealed), v.name, "verify the name before opening");
+    assert_eq!(FileType::Drill.path(&v.name), v.path);
+    let plain = keys.open(aad::DRILL, &sealed).expect("drill report opens");
+    assert_eq!(raw_open(&ENCRYPTION_KEY, aad::DRILL, &sealed), plain);
+    assert_eq!(String::from_utf8(plain.clone()).expect("UTF-8"), v.json);
+    let report = DrillReport::decode(&plain).expect("drill report decodes");
+    assert_eq!(report, v.decoded);
+    assert_eq!(report.encode().expect("JSON"), plain, "snap's JSON is reproducible");
+    assert_eq!(
+        DrillReport::decode(v.future_json.as_bytes()).unwrap_err().to_string(),
+        "unsupported drill report version 2 (this snap reads version 1)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // snapshot.json
 // ---------------------------------------------------------------------------------------------
 
@@ -2385,6 +2478,14 @@ fn every_vector_file_is_checked() {
     }
 }
 
+/// Writes only `drill.json` (added after the others; regenerating every file would change every
+/// sealed value for nothing).
+#[test]
+#[ignore = "writes format-spec/vectors/drill.json; run by hand after a change to drill reports"]
+fn generate_drill_vector() {
+    save("drill.json", &gen_drill());
+}
+
 /// Writes every JSON vector file. Run once after a format change, review the diff, commit.
 #[test]
 #[ignore = "writes format-spec/vectors; run by hand after a format change"]
@@ -2404,6 +2505,7 @@ fn generate_vectors() {
     save("list.json", &gen_list());
     save("config.json", &gen_config());
     save("snapshot.json", &gen_snapshot());
+    save("drill.json", &gen_drill());
     save("chunker.json", &gen_chunker());
     save("repo.json", &gen_repo());
 }

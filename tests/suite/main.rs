@@ -20,6 +20,7 @@ mod jobs;
 mod mariadb;
 mod copy;
 mod daemon;
+mod drills;
 mod remote;
 mod inspect;
 mod keys;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::util::{s, Env};
 
-struct Maria {
+pub(crate) struct Maria {
     dir: tempfile::TempDir,
     child: Child,
 }
@@ -31,7 +31,7 @@ fn find(program: &str) -> PathBuf {
 }
 
 impl Maria {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir = tempfile::Builder::new().prefix("snap-maria-").tempdir_in("/tmp").expect("tempdir");
         let data = dir.path().join("data");
         let out = Command::new(find("mariadb-install-db"))
@@ -63,7 +63,7 @@ impl Maria {
         panic!("mariadbd did not come up: {}", std::fs::read_to_string(m.dir.path().join("error.log")).unwrap_or_default());
     }
 
-    fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.dir.path().join("sock")
     }
 
@@ -74,7 +74,7 @@ impl Maria {
     }
 
     #[track_caller]
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         let out = self.client().args(["-e", sql]).output().expect("run mariadb");
         assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()

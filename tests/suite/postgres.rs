@@ -29,11 +29,11 @@ const ROWS: i64 = 50_000;
 
 /// A running server in its own temporary directory; dropping it stops the server
 /// (`pg_ctl -m immediate stop`) and then removes the directory.
-struct Postgres {
+pub(crate) struct Postgres {
     bindir: PathBuf,
     /// Holds `data/`, `sock/` and `server.log`; owned by `postgres` when we are root.
     dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) port: u16,
     /// Run server commands through `runuser -u postgres --` (we are root).
     as_postgres: bool,
     started: bool,
@@ -84,7 +84,7 @@ fn require(program: &Path) {
 }
 
 impl Postgres {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let bindir = std::env::var_os("SNAP_TEST_PG_BINDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_PG_BINDIR));
         for p in ["initdb", "pg_ctl", "postgres"] {
             require(&bindir.join(p));
@@ -168,13 +168,13 @@ impl Postgres {
 
     /// Runs `sql` on `db` and returns the unaligned, tuples-only output, trimmed.
     #[track_caller]
-    fn sql(&self, db: &str, sql: &str) -> String {
+    pub(crate) fn sql(&self, db: &str, sql: &str) -> String {
         let out = self.psql_cmd(db).args(["-A", "-t", "-c", sql]).stdin(Stdio::null()).output().expect("run psql");
         check(&format!("psql -d {db} -c {sql:?}"), &out).trim().to_string()
     }
 
     #[track_caller]
-    fn createdb(&self, name: &str) {
+    pub(crate) fn createdb(&self, name: &str) {
         let out = Command::new("createdb").args(self.conn()).arg(name).stdin(Stdio::null()).output().expect("run createdb");
         check(&format!("createdb {name}"), &out);
     }
@@ -201,13 +201,13 @@ impl Drop for Postgres {
 // ---------------------------------------------------------------------------------------------
 
 /// What the source table holds: count, sum of ids and a digest over every column in id order.
-const STATE_SQL: &str = "SELECT count(*) || ' ' || coalesce(sum(id), 0) || ' ' || \
+pub(crate) const STATE_SQL: &str = "SELECT count(*) || ' ' || coalesce(sum(id), 0) || ' ' || \
      md5(coalesce(string_agg(id || ':' || room || ':' || author || ':' || body || ':' || extract(epoch FROM created), ',' ORDER BY id), '')) \
      FROM messages";
 
 /// Rows `lo..=hi` of the chat: ~390 bytes of text each, all different (md5s, no repeats, so the
 /// content-defined chunker sees realistic, non-periodic data).
-fn insert_rows_sql(lo: i64, hi: i64) -> String {
+pub(crate) fn insert_rows_sql(lo: i64, hi: i64) -> String {
     format!(
         "INSERT INTO messages \
          SELECT g, g % 97, 'user_' || (g * 7919 % 1000), \
@@ -574,6 +574,9 @@ fn the_example_configs_run_against_a_real_server() {
     check("sqlite3", &Command::new("sqlite3").arg(&lite).arg("CREATE TABLE sessions (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO sessions (v) VALUES ('a'), ('b');").output().expect("sqlite3"));
     let hooks = env.path().join("hooks.log");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/examples");
+    // Drills' scratch space, reachable by the `postgres` user that runs the scratch server.
+    let scratch = tempfile::Builder::new().prefix("snap-drill-ex-").tempdir_in("/tmp").expect("scratch");
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod scratch");
     for (file, job, dbs) in [
         ("mattermost.toml", "mattermost", vec!["mattermost"]),
         ("wso2-identity-server.toml", "wso2", vec!["wso2_identity", "wso2_shared", "wso2_userstore"]),
@@ -595,7 +598,10 @@ fn the_example_configs_run_against_a_real_server() {
             .replace("systemctl start mattermost", &format!("echo start >> {}", s(&hooks)))
             .replace("\"/opt/", &format!("\"{}/opt/", s(&root)))
             .replace("\"/etc/rauthy", &format!("\"{}/etc/rauthy", s(&root)))
-            .replace("\"/var/lib/rauthy", &format!("\"{}/var/lib/rauthy", s(&root)));
+            .replace("\"/var/lib/rauthy", &format!("\"{}/var/lib/rauthy", s(&root)))
+            .replace("/var/tmp/snap-drill", &s(scratch.path()))
+            .replace("FROM posts", "FROM messages")
+            .replace("FROM users", "FROM messages");
         let cfg = env.path().join(format!("{job}.toml"));
         std::fs::write(&cfg, format!("state_dir = \"{}\"\n{text}", s(&env.path().join("state")))).expect("write config");
         let checked = env.snap(["config", "check", "--config", &s(&cfg)]);
@@ -607,6 +613,17 @@ fn the_example_configs_run_against_a_real_server() {
         let names: Vec<&str> = snap["databases"].as_array().expect("databases").iter().map(|d| d["name"].as_str().unwrap()).collect();
         assert_eq!(names, dbs, "{job}");
         let id = snap["id"].as_str().unwrap().to_string();
+        // The example's drill: from the off-site copy where it names one, every check passed.
+        if job != "wso2-full" {
+            let drill = env.snap(["--json", "drill", job, "--config", &s(&cfg)]);
+            assert_eq!(drill.code, 0, "snap drill {job}: {}\n{}", drill.stderr, drill.stdout);
+            let r = drill.json();
+            let from = match job { "mattermost" => "offsite", "rauthy" => "s3", _ => "local" };
+            // The off-site copy has its own id; it is the same snapshot, taken at the same time.
+            assert_eq!((r["passed"].as_bool(), r["repository"].as_str(), r["snapshot_time"].as_str()), (Some(true), Some(from), snap["time"].as_str()), "{r}");
+            let loaded: Vec<&str> = r["databases"].as_array().unwrap().iter().filter(|d| d["loaded"] == true).map(|d| d["name"].as_str().unwrap()).collect();
+            assert_eq!(loaded, dbs, "{job}: {r}");
+        }
         for db in dbs.iter().filter(|d| **d != "rauthy") {
             let fresh = format!("{}_r", db.replace('-', "_"));
             let port = pg.port.to_string();

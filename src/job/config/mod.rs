@@ -62,6 +62,10 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 
+mod drill;
+
+pub use drill::{parse_duration, DrillSpec, VerifyQuery, DEFAULT_COMMAND_TIMEOUT};
+
 use super::schedule::Schedule;
 use super::secret::Secret;
 use crate::error::{Error, Result};
@@ -121,6 +125,8 @@ pub struct JobSpec {
     pub retention: BTreeMap<String, RetentionSpec>,
     pub check: CheckSpec,
     pub databases: Vec<DatabaseSpec>,
+    /// Recovery drills of the job (`snap drill`); `None`: the defaults, run by hand only.
+    pub drill: Option<DrillSpec>,
 }
 
 /// A `retention.REPO` table.
@@ -170,6 +176,8 @@ pub struct DatabaseSpec {
     pub format: Option<DumpFormat>,
     /// Extra arguments for the dump tool.
     pub options: Vec<String>,
+    /// Queries a drill runs against the restored database.
+    pub verify: Vec<VerifyQuery>,
 }
 
 /// What a database table dumps.
@@ -533,6 +541,7 @@ struct RawJob {
     check: Option<Spanned<RawCheck>>,
     #[serde(default)]
     database: Vec<RawDatabase>,
+    drill: Option<drill::RawDrill>,
 }
 
 #[derive(Deserialize)]
@@ -581,6 +590,8 @@ struct RawDatabase {
     command: Option<Spanned<Vec<String>>>,
     format: Option<Spanned<DumpFormat>>,
     options: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    verify: Vec<drill::RawVerify>,
 }
 
 /// The password keys of a table.
@@ -816,6 +827,8 @@ fn build_job(name: &Spanned<String>, j: RawJob, repositories: &BTreeMap<String, 
     }
 
     let strings = |v: Vec<Spanned<String>>| v.into_iter().map(Spanned::into_inner).collect::<Vec<_>>();
+    let copy_to = strings(j.copy_to);
+    let drill = j.drill.map(|d| drill::build_drill(&what, d, j.repository.get_ref(), &copy_to, repositories, p));
     JobSpec {
         name: name.get_ref().clone(),
         schedule,
@@ -828,7 +841,7 @@ fn build_job(name: &Spanned<String>, j: RawJob, repositories: &BTreeMap<String, 
         tags: strings(j.tags),
         host: j.host.map(Spanned::into_inner),
         repository: j.repository.into_inner(),
-        copy_to: strings(j.copy_to),
+        copy_to,
         before: strings(j.before),
         after: strings(j.after),
         on_error: strings(j.on_error),
@@ -836,6 +849,7 @@ fn build_job(name: &Spanned<String>, j: RawJob, repositories: &BTreeMap<String, 
         retention,
         check,
         databases,
+        drill,
     }
 }
 
@@ -967,6 +981,8 @@ fn build_database(job: &str, nr: usize, d: RawDatabase, p: &mut Problems<'_>) ->
         }
     }
 
+    let all = server && name == "all";
+    let verify = drill::build_verify(&what, kind, all, kind_span.clone(), d.verify, p);
     let password = if server {
         let secret = RawSecret { password: d.password, file: d.password_file, command: d.password_command, env: d.password_env };
         p.secret(&what, kind_span, secret, false)
@@ -985,6 +1001,7 @@ fn build_database(job: &str, nr: usize, d: RawDatabase, p: &mut Problems<'_>) ->
         command: d.command.map(Spanned::into_inner).unwrap_or_default(),
         format: if kind == DbKind::Postgresql { Some(d.format.map(Spanned::into_inner).unwrap_or_default()) } else { None },
         options: d.options.map(Spanned::into_inner).unwrap_or_default(),
+        verify,
     }
 }
 
@@ -1162,6 +1179,7 @@ command = ["redis-cli", "--rdb", "-"]  # argv; stdout is the dump
                 command: vec![],
                 format: Some(DumpFormat::Plain),
                 options: vec![],
+                verify: vec![],
             }
         );
         assert_eq!(pg.source(), "127.0.0.1:5432 as mmuser");
@@ -1178,7 +1196,7 @@ command = ["redis-cli", "--rdb", "-"]  # argv; stdout is the dump
 
     #[test]
     fn the_shipped_example_parses() {
-        let c = parse(include_str!("../../tools/examples/snap.toml")).unwrap();
+        let c = parse(include_str!("../../../tools/examples/snap.toml")).unwrap();
         assert_eq!(c.repositories.keys().collect::<Vec<_>>(), ["local", "offsite"]);
         assert_eq!(c.jobs.keys().collect::<Vec<_>>(), ["mariadb", "mattermost"]);
         let m = &c.jobs["mattermost"];
@@ -1468,7 +1486,8 @@ command = ["redis-cli", "--rdb", "-"]  # argv; stdout is the dump
                     "keep_yearly": 0, "keep_within": "30d", "keep_tags": [], "prune": true } },
                 "check": { "read_data": true },
                 "databases": [{ "kind": "postgresql", "name": "all", "host": null, "port": null, "user": null, "password": null,
-                    "socket": null, "path": null, "command": [], "format": "custom", "options": [] }],
+                    "socket": null, "path": null, "command": [], "format": "custom", "options": [], "verify": [] }],
+                "drill": null,
             })
         );
         assert_eq!(serde_json::to_value(&c.repositories["offsite"]).unwrap(), serde_json::json!({"name": "offsite", "url": "/mnt/snap", "password": {"env": "OFFSITE_PASS"}, "cache_dir": null}));
