@@ -3,6 +3,7 @@
 
 mod backup;
 mod check;
+mod completions;
 mod config;
 mod copy;
 mod daemon;
@@ -14,6 +15,7 @@ mod forget;
 mod init;
 mod key;
 mod ls;
+mod man;
 mod prune;
 mod repair;
 mod restore;
@@ -146,6 +148,10 @@ pub enum Command {
     Tag(tag::Args),
     /// Show snap's version, the repository format it reads, and its build features
     Version(version::Args),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    Completions(completions::Args),
+    /// Print snap's man page, or write every page (one per subcommand) into a directory
+    Man(man::Args),
 }
 
 /// Parses the command line and runs the command; `env_password` is what `SNAP_PASSWORD` held.
@@ -179,6 +185,8 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Key(a) => key::run(g, a),
         Command::Tag(a) => tag::run(g, a),
         Command::Version(a) => version::run(g, a),
+        Command::Completions(a) => completions::run(g, a),
+        Command::Man(a) => man::run(g, a),
     }
 }
 
