@@ -1,17 +1,21 @@
 //! The `snap` binary: parse arguments, run the command, and map every error to one line on stderr
-//! and a documented exit code.
+//! and a documented exit code. With `--json` that line is a JSON object,
+//! `{"error": "...", "exit_code": N}`, so that a script reading JSON gets its errors as JSON too.
 
 mod cli;
 
 use std::os::unix::ffi::OsStringExt as _;
 use std::process::ExitCode;
 
+use clap::Parser as _;
 use snap::Error;
 use zeroize::Zeroizing;
 
 /// Documented exit codes (README, "Exit codes").
 mod exit {
     pub const ERROR: u8 = 1;
+    /// A usage error (clap's own code).
+    pub const USAGE: u8 = 2;
     pub const NO_REPOSITORY: u8 = 10;
     pub const LOCKED: u8 = 11;
     pub const WRONG_PASSWORD: u8 = 12;
@@ -20,16 +24,44 @@ mod exit {
 
 fn main() -> ExitCode {
     let env_password = take_env_password();
-    match cli::run(env_password) {
+    let mut cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    cli.global.env_password = env_password;
+    match cli::run(&cli) {
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("snap: {}", one_line(&err));
-            ExitCode::from(code_for(&err))
+            let code = code_for(&err);
+            print_error(&one_line(&err), code, cli.global.json);
+            ExitCode::from(code)
         }
     }
+}
+
+/// The one line on stderr for an error: `snap: MESSAGE`, or with `--json` the JSON object.
+fn print_error(message: &str, code: u8, json: bool) {
+    if json {
+        eprintln!("{}", serde_json::json!({ "error": message, "exit_code": code }));
+    } else {
+        eprintln!("snap: {message}");
+    }
+}
+
+/// A command line clap refused (or `--help`, `--version`). Without `--json` clap prints it as it
+/// does, usage and hint included; with `--json` (before any `--`) it is the JSON line, exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    if !e.use_stderr() || !json {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    print_error(first.strip_prefix("error: ").unwrap_or(first), exit::USAGE, true);
+    ExitCode::from(exit::USAGE)
 }
 
 /// Takes the password out of `SNAP_PASSWORD` and removes the variable from this process's

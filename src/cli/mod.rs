@@ -4,6 +4,7 @@
 mod backup;
 mod check;
 mod completions;
+mod completions;
 mod config;
 mod copy;
 mod daemon;
@@ -15,6 +16,7 @@ mod forget;
 mod init;
 mod key;
 mod ls;
+mod man;
 mod man;
 mod prune;
 mod repair;
@@ -152,12 +154,14 @@ pub enum Command {
     Completions(completions::Args),
     /// Print snap's man page, or write every page (one per subcommand) into a directory
     Man(man::Args),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    Completions(completions::Args),
+    /// Print snap's man page, or write every page (one per subcommand) into a directory
+    Man(man::Args),
 }
 
-/// Parses the command line and runs the command; `env_password` is what `SNAP_PASSWORD` held.
-pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
-    let mut cli = Cli::parse();
-    cli.global.env_password = env_password;
+/// Runs the command `main` parsed (and gave `global.env_password`, what `SNAP_PASSWORD` held).
+pub fn run(cli: &Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
         Command::Init(a) => init::run(g, a),
@@ -185,6 +189,8 @@ pub fn run(env_password: EnvPassword) -> Result<ExitCode> {
         Command::Key(a) => key::run(g, a),
         Command::Tag(a) => tag::run(g, a),
         Command::Version(a) => version::run(g, a),
+        Command::Completions(a) => completions::run(g, a),
+        Command::Man(a) => man::run(g, a),
         Command::Completions(a) => completions::run(g, a),
         Command::Man(a) => man::run(g, a),
     }

@@ -230,12 +230,11 @@ fn copy_refuses_a_destination_not_made_from_the_source() {
     let run = two.copy_run(&[]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let (src, dst) = (s(&two.env.repo()), s(&two.dst));
-    assert_eq!(
-        run.stderr,
-        format!(
-            "snap: cannot copy {src} to {dst}: {dst} does not share the blob ids and chunker settings of {src} (snap does not re-chunk on copy); create the destination with `snap init --from {src}`\n"
-        )
+    // copy_run passes --json: the error is the JSON line (issue 12).
+    let error = format!(
+        "cannot copy {src} to {dst}: {dst} does not share the blob ids and chunker settings of {src} (snap does not re-chunk on copy); create the destination with `snap init --from {src}`"
     );
+    assert_eq!(run.stderr, format!("{}\n", serde_json::json!({ "error": error, "exit_code": 1 })));
     assert_eq!(run.stdout, "");
     assert!(two.dst_snapshots().is_empty());
     assert_eq!(crate::util::dir_size(&two.dst.join("data")), 0);
