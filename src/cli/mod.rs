@@ -4,7 +4,6 @@
 mod backup;
 mod check;
 mod completions;
-mod completions;
 mod config;
 mod copy;
 mod daemon;
@@ -16,7 +15,6 @@ mod forget;
 mod init;
 mod key;
 mod ls;
-mod man;
 mod man;
 mod prune;
 mod repair;
@@ -154,10 +152,6 @@ pub enum Command {
     Completions(completions::Args),
     /// Print snap's man page, or write every page (one per subcommand) into a directory
     Man(man::Args),
-    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
-    Completions(completions::Args),
-    /// Print snap's man page, or write every page (one per subcommand) into a directory
-    Man(man::Args),
 }
 
 /// Runs the command `main` parsed (and gave `global.env_password`, what `SNAP_PASSWORD` held).
@@ -189,8 +183,6 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Key(a) => key::run(g, a),
         Command::Tag(a) => tag::run(g, a),
         Command::Version(a) => version::run(g, a),
-        Command::Completions(a) => completions::run(g, a),
-        Command::Man(a) => man::run(g, a),
         Command::Completions(a) => completions::run(g, a),
         Command::Man(a) => man::run(g, a),
     }
