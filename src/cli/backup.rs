@@ -4,14 +4,14 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use snap::ops::backup::{backup, BackupOptions, Progress, StreamSource, StreamSpec};
+use snap::ops::backup::{backup, estimate, BackupOptions, Progress, StreamSource, StreamSpec};
 
-use super::{human, GlobalArgs, Ticker};
+use super::{human, GlobalArgs, Reading, Ticker};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -89,12 +89,34 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&cancel)).context("installing signal handler")?;
     }
+    let show = g.show_progress();
     let progress = Arc::new(Progress::default());
     let p = Arc::clone(&progress);
-    let ticker = Ticker::start(g.show_progress(), move |bar| {
-        bar.set_message(format!("{} files, {} read", p.files_done.load(Ordering::Relaxed), human(p.bytes_read.load(Ordering::Relaxed))));
+    // Files read plus files found unchanged, against what a walk beside the backup counts (for
+    // files only: a stream's size is unknown until it ends).
+    let totals = opts.streams.is_empty();
+    let ticker = Ticker::meter(show, move || {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let known = totals && p.estimate_done.load(Ordering::Relaxed);
+        Reading {
+            stage: None,
+            bytes: n(&p.bytes_read) + n(&p.bytes_skipped),
+            bytes_total: known.then(|| n(&p.bytes_estimate)),
+            items: n(&p.files_done) + n(&p.files_skipped),
+            items_total: known.then(|| n(&p.files_estimate)),
+            unit: "files",
+        }
     });
-    let result = backup(&repo, &opts, &progress, &cancel, &lock);
+    let stop_estimate = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        if show && totals {
+            // Its errors are the backup's too, and reported by it.
+            s.spawn(|| estimate(&opts, &progress, &stop_estimate));
+        }
+        let result = backup(&repo, &opts, &progress, &cancel, &lock);
+        stop_estimate.store(true, Ordering::Relaxed);
+        result
+    });
     drop(ticker);
     let out = result?;
     let s = &out.snapshot.summary;

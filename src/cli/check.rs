@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use snap::ops::check::{check, CheckOptions, CheckProgress, DataSubset};
 
-use super::{human, GlobalArgs, Ticker};
+use super::{human, GlobalArgs, Reading, Ticker};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,13 +29,14 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let (repo, _lock) = g.open()?;
     let progress = Arc::new(CheckProgress::default());
     let p = Arc::clone(&progress);
-    let ticker = Ticker::start(g.show_progress() && read_data.is_some(), move |bar| {
-        bar.set_message(format!(
-            "{} of {} packs, {} read",
-            p.packs_done.load(Ordering::Relaxed),
-            p.packs_total.load(Ordering::Relaxed),
-            human(p.bytes_read.load(Ordering::Relaxed))
-        ));
+    let ticker = Ticker::meter(g.show_progress() && read_data.is_some(), move || Reading {
+        stage: Some("reading packs"),
+        bytes: p.bytes_read.load(Ordering::Relaxed),
+        bytes_total: None,
+        items: p.packs_done.load(Ordering::Relaxed),
+        // Zero until the packs to read are chosen.
+        items_total: Some(p.packs_total.load(Ordering::Relaxed)).filter(|&t| t > 0),
+        unit: "packs",
     });
     let result = check(&repo, &CheckOptions { read_data }, &progress);
     drop(ticker);

@@ -12,7 +12,7 @@ use snap::ops::copy::{copy, CopyOptions, CopyProgress};
 use snap::repo::lock::LockKind;
 
 use super::snapshots::FilterArgs;
-use super::{human, GlobalArgs, OtherRepo, Ticker};
+use super::{human, GlobalArgs, OtherRepo, Reading, Ticker};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -51,8 +51,13 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let opts = CopyOptions { snapshots: a.snapshots.clone(), filter: a.filter.filter(), dry_run: a.dry_run };
     let progress = Arc::new(CopyProgress::default());
     let p = Arc::clone(&progress);
-    let ticker = Ticker::start(g.show_progress(), move |bar| {
-        bar.set_message(format!("{} blobs, {} sent", p.blobs_sent.load(Ordering::Relaxed), human(p.bytes_sent.load(Ordering::Relaxed))));
+    // How much a copy sends is known only at its end (it walks the trees as it goes): no ETA.
+    let ticker = Ticker::meter(g.show_progress(), move || Reading {
+        stage: Some("sending"),
+        bytes: p.bytes_sent.load(Ordering::Relaxed),
+        items: p.blobs_sent.load(Ordering::Relaxed),
+        unit: "blobs",
+        ..Reading::default()
     });
     let result = copy(&src, &dst, &opts, &dst_lock, &progress);
     drop(ticker);

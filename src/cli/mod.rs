@@ -362,40 +362,137 @@ fn non_empty(password: Zeroizing<Vec<u8>>, source: impl FnOnce() -> String) -> R
     Ok(password)
 }
 
-/// A progress bar redrawn from counters on a background thread; hidden when not wanted.
+/// A progress bar on stderr, redrawn five times a second from a command's counters on a thread of
+/// its own; nothing at all when not shown ([`GlobalArgs::show_progress`]). Its last state stays on
+/// screen when the command ends, and it has no colour when `NO_COLOR` is set.
 pub struct Ticker {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
+/// One reading of a command's counters for [`Ticker::meter`].
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// What is happening, when the command goes through stages (`repacking`).
+    pub stage: Option<&'static str>,
+    /// Bytes done, and how many there are in all when known.
+    pub bytes: u64,
+    pub bytes_total: Option<u64>,
+    /// Items (`unit`: files, packs, blobs) done, and how many there are in all when known.
+    pub items: u64,
+    pub items_total: Option<u64>,
+    pub unit: &'static str,
+}
+
+impl Reading {
+    /// What the bar drives on: (done, total) of bytes when their total is known, else of items.
+    fn driver(&self) -> Option<(u64, u64)> {
+        match (self.bytes_total, self.items_total) {
+            (Some(t), _) => Some((self.bytes, t.max(self.bytes))),
+            (None, Some(t)) => Some((self.items, t.max(self.items))),
+            (None, None) => None,
+        }
+    }
+
+    /// `repacking: 3.0 MiB/10.0 MiB, 12/40 packs, 1.5 MiB/s`: short, so that the line and a bar
+    /// fit 80 columns. The rate is the mean over `elapsed`.
+    fn message(&self, elapsed: Duration) -> String {
+        let of = |total: Option<String>| total.map(|t| format!("/{t}")).unwrap_or_default();
+        let secs = elapsed.as_secs_f64();
+        let rate = if secs > 0.0 { human((self.bytes as f64 / secs) as u64) } else { human(0) };
+        format!(
+            "{}{}{}, {}{} {}, {rate}/s",
+            self.stage.map(|s| format!("{s}: ")).unwrap_or_default(),
+            human(self.bytes),
+            of(self.bytes_total.map(human)),
+            self.items,
+            of(self.items_total.map(|t| t.to_string())),
+            self.unit
+        )
+    }
+}
+
 impl Ticker {
+    /// A spinner, the elapsed time, and the message `draw` sets.
     pub fn start(show: bool, draw: impl Fn(&indicatif::ProgressBar) + Send + 'static) -> Self {
+        Self::spawn(show, draw)
+    }
+
+    /// Bytes, items and the rate; once a total is known also a bar and an ETA. The rate and ETA
+    /// start again with each stage.
+    pub fn meter(show: bool, read: impl Fn() -> Reading + Send + 'static) -> Self {
+        let mut with_bar = false;
+        let mut stage = (None, std::time::Instant::now());
+        Self::spawn(show, move |bar| {
+            let r = read();
+            if r.stage != stage.0 {
+                stage = (r.stage, std::time::Instant::now());
+                bar.reset_eta();
+            }
+            // Each setter may draw: the message first, so that no drawing pairs a new bar with an
+            // old message.
+            bar.set_message(r.message(stage.1.elapsed()));
+            let driver = r.driver();
+            if with_bar != driver.is_some() {
+                with_bar = driver.is_some();
+                bar.set_style(style(with_bar));
+            }
+            if let Some((done, total)) = driver {
+                bar.update(|state| {
+                    state.set_len(total);
+                    state.set_pos(done);
+                });
+            }
+        })
+    }
+
+    fn spawn(show: bool, mut draw: impl FnMut(&indicatif::ProgressBar) + Send + 'static) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         if !show {
             return Self { stop, handle: None };
         }
         let s = stop.clone();
         let handle = std::thread::spawn(move || {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
-            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            let bar = indicatif::ProgressBar::new_spinner().with_style(style(false));
+            loop {
+                let last = s.load(std::sync::atomic::Ordering::Relaxed);
                 draw(&bar);
+                if last {
+                    break;
+                }
                 bar.tick();
                 std::thread::sleep(Duration::from_millis(200));
             }
-            bar.finish_and_clear();
+            // Drawn whatever the rate limit: the final counts stay on screen, on a line of their own
+            // (indicatif leaves the cursor after them).
+            bar.finish();
+            eprintln!();
         });
         Self { stop, handle: Some(handle) }
     }
 }
 
 impl Drop for Ticker {
+    /// Stops the thread after a last drawing of the counters as they are now.
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
     }
+}
+
+/// The bar's look: with a bar and ETA or without, coloured unless `NO_COLOR` is set
+/// (no-color.org: present and not empty).
+fn style(with_bar: bool) -> indicatif::ProgressStyle {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let template = match (with_bar, color) {
+        (true, true) => "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {msg}, ETA {eta}",
+        (true, false) => "{spinner} {elapsed_precise} [{wide_bar}] {msg}, ETA {eta}",
+        (false, true) => "{spinner:.green} {elapsed_precise} {msg}",
+        (false, false) => "{spinner} {elapsed_precise} {msg}",
+    };
+    indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()).progress_chars("=> ")
 }
 
 /// `1.5 GiB`-style sizes.

@@ -1,15 +1,17 @@
 //! `snap prune`: free the space of unreferenced data (exclusive lock).
 
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use snap::ops::prune::{prune, PruneOptions, PruneReport};
+use snap::ops::prune::{prune_with, PruneOptions, PruneProgress, PruneReport};
 use snap::repo::lock::LockGuard;
 use snap::repo::Repository;
 
-use super::{human, GlobalArgs};
+use super::{human, GlobalArgs, Reading, Ticker};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -64,7 +66,25 @@ impl Args {
 
 /// Prunes an already opened and exclusively locked repository and prints the report.
 pub fn prune_and_print(g: &GlobalArgs, repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result<()> {
-    let r = prune(repo, opts, lock)?;
+    let progress = Arc::new(PruneProgress::default());
+    let p = Arc::clone(&progress);
+    let ticker = Ticker::meter(g.show_progress(), move || {
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        match p.stage.load(Ordering::Relaxed) {
+            PruneProgress::READING => Reading { stage: Some("reading snapshots and index"), unit: "packs", ..Reading::default() },
+            stage => Reading {
+                stage: Some(if stage == PruneProgress::REPACKING { "repacking" } else { "deleting" }),
+                bytes: n(&p.bytes_done),
+                bytes_total: Some(n(&p.bytes_total)),
+                items: n(&p.packs_done),
+                items_total: Some(n(&p.packs_total)),
+                unit: "packs",
+            },
+        }
+    });
+    let result = prune_with(repo, opts, lock, &progress);
+    drop(ticker);
+    let r = result?;
     print_report(g, &r);
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! kept blobs, then old index files are deleted, then old packs.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::walk::referenced;
@@ -30,6 +31,41 @@ pub struct PruneOptions {
     /// A pack no index names is deleted only when the storage wrote it at least this long ago:
     /// a backup still uploading (whose lock failed, or was judged stale) has such packs too.
     pub orphan_grace: Duration,
+}
+
+/// Live counters for a progress display: the stage prune is in, and the packs and bytes of that
+/// stage (repacking counts packs read, deleting packs deleted).
+#[derive(Debug, Default)]
+pub struct PruneProgress {
+    /// [`PruneProgress::READING`], [`PruneProgress::REPACKING`] or [`PruneProgress::DELETING`].
+    pub stage: AtomicU8,
+    pub packs_total: AtomicU64,
+    pub packs_done: AtomicU64,
+    pub bytes_total: AtomicU64,
+    pub bytes_done: AtomicU64,
+}
+
+impl PruneProgress {
+    /// Reading snapshots, trees and index files, and planning.
+    pub const READING: u8 = 0;
+    /// Copying the blobs still needed out of partly used packs.
+    pub const REPACKING: u8 = 1;
+    /// Writing the new index, then deleting old index files and packs.
+    pub const DELETING: u8 = 2;
+
+    /// Enters `stage` with `packs` packs of `bytes` bytes to go through.
+    fn begin(&self, stage: u8, packs: u64, bytes: u64) {
+        self.packs_done.store(0, Ordering::Relaxed);
+        self.bytes_done.store(0, Ordering::Relaxed);
+        self.packs_total.store(packs, Ordering::Relaxed);
+        self.bytes_total.store(bytes, Ordering::Relaxed);
+        self.stage.store(stage, Ordering::Relaxed);
+    }
+
+    fn done(&self, bytes: u64) {
+        self.packs_done.fetch_add(1, Ordering::Relaxed);
+        self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 /// Default of [`PruneOptions::orphan_grace`].
@@ -201,6 +237,14 @@ fn close_over_bases(used: &mut HashSet<BlobId>, bases: &HashMap<BlobId, BlobId>)
 /// A snapshot whose trees cannot be read (prune then deletes nothing), a lost lock, storage
 /// errors.
 pub fn prune(repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result<PruneReport> {
+    prune_with(repo, opts, lock, &PruneProgress::default())
+}
+
+/// [`prune`], counting what it does into `progress`.
+///
+/// # Errors
+/// As [`prune`].
+pub fn prune_with(repo: &Repository, opts: &PruneOptions, lock: &LockGuard, progress: &PruneProgress) -> Result<PruneReport> {
     let mut report = PruneReport { dry_run: opts.dry_run, ..PruneReport::default() };
     let scan = repo.scan_snapshots()?;
     // What an unreadable snapshot references is unknown: deleting anything could lose it.
@@ -276,6 +320,8 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result
 
     // 1. Copy what is still needed out of the packs being repacked into new packs.
     let saver = BlobSaver::new(repo);
+    let size_of = |id: &PackId| packs.get(id).map_or(0, |p| p.size);
+    progress.begin(PruneProgress::REPACKING, repack.len() as u64, repack.iter().map(size_of).sum());
     for pid in &repack {
         let bytes = repo.read_pack(pid)?;
         for e in &packs[pid].entries {
@@ -289,12 +335,14 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result
             saver.store_sealed(e.kind, &e.id, e.compression, e.raw_length, e.base, sealed)?;
             report.blobs_repacked += 1;
         }
+        progress.done(size_of(pid));
     }
     let stats = saver.finish()?;
     report.packs_written = stats.packs;
     fail_point("prune-after-repack");
 
     // 2. One new set of index files naming every kept pack (all of its blobs) and the new packs.
+    progress.begin(PruneProgress::DELETING, (delete.len() + repack.len() + orphans.len()) as u64, delete.iter().chain(&repack).chain(&orphans).map(size_of).sum());
     lock.ensure_held()?;
     let repacked: HashSet<&PackId> = repack.iter().collect();
     let mut kept: Vec<IndexPack> = packs
@@ -343,6 +391,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result
             lock.ensure_held()?;
         }
         repo.delete_pack(pid)?;
+        progress.done(size_of(pid));
         if i == 0 {
             fail_point("prune-during-pack-delete");
         }

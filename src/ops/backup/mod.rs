@@ -8,6 +8,7 @@
 //! assembly) and [`delta`] (matching a stream's new chunks to its previous version).
 
 mod delta;
+mod estimate;
 mod file;
 mod pipeline;
 mod sources;
@@ -24,6 +25,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
 use self::delta::PreviousVersion;
+pub use self::estimate::estimate;
 use self::pipeline::{assemble, file_worker, store_worker};
 use self::stream::read_stream;
 use self::sources::plan_sources;
@@ -116,8 +118,18 @@ pub struct BackupOptions {
 /// Live counters for a progress display.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Bytes read from files and streams.
     pub bytes_read: AtomicU64,
+    /// Files and streams read.
     pub files_done: AtomicU64,
+    /// Files found unchanged since the parent snapshot (not read), and their bytes.
+    pub files_skipped: AtomicU64,
+    pub bytes_skipped: AtomicU64,
+    /// What [`estimate`] has found so far: regular files and their bytes; `estimate_done` once
+    /// it has seen everything.
+    pub files_estimate: AtomicU64,
+    pub bytes_estimate: AtomicU64,
+    pub estimate_done: AtomicBool,
 }
 
 /// The result of a backup that ran to the end.

@@ -173,6 +173,8 @@ impl Walker<'_, '_> {
                     node.content = o.content.clone();
                     self.ctx.counts.files_unchanged.fetch_add(1, Ordering::Relaxed);
                     self.ctx.counts.bytes_total.fetch_add(node.size, Ordering::Relaxed);
+                    self.ctx.progress.files_skipped.fetch_add(1, Ordering::Relaxed);
+                    self.ctx.progress.bytes_skipped.fetch_add(node.size, Ordering::Relaxed);
                     self.emit(Event::Node(Pending::Ready(node)));
                     return;
                 }
