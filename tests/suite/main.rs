@@ -25,3 +25,4 @@ mod remote;
 mod inspect;
 mod keys;
 mod tags;
+mod output;
