@@ -26,3 +26,4 @@ mod inspect;
 mod keys;
 mod tags;
 mod output;
+mod restore_modes;
