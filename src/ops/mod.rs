@@ -13,6 +13,7 @@ pub mod forget;
 pub mod fsat;
 pub mod key;
 pub mod ls;
+pub mod mount;
 pub mod node;
 pub mod prune;
 pub mod repair;
