@@ -16,6 +16,7 @@ mod init;
 mod key;
 mod ls;
 mod man;
+mod mount;
 mod prune;
 mod repair;
 mod restore;
@@ -114,6 +115,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Find which snapshots hold a path or glob, newest first
     Find(find::Args),
+    /// Mount the repository as a read-only filesystem (FUSE) until Ctrl-C or umount
+    Mount(mount::Args),
     /// Show files, restore size, unique and stored data of snapshots, and what each alone holds
     Stats(stats::Args),
     /// Remove snapshots by a retention policy
@@ -166,6 +169,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Dump(a) => dump::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Find(a) => find::run(g, a),
+        Command::Mount(a) => mount::run(g, a),
         Command::Stats(a) => stats::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Check(a) => check::run(g, a),
