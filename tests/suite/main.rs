@@ -27,3 +27,4 @@ mod keys;
 mod tags;
 mod output;
 mod restore_modes;
+mod mount;
