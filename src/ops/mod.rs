@@ -19,6 +19,6 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod select;
-pub mod tag;
 pub mod stats;
+pub mod tag;
 pub mod walk;

@@ -206,7 +206,7 @@ verify = [{{ sql = "SELECT count(*) FROM t", min = 4 }}]
         assert_eq!((r["rpo_target_secs"].as_f64(), r["rto_target_secs"].as_f64()), (Some(3600.0), Some(600.0)));
         let sum: f64 = r["phases"].as_array().unwrap().iter().map(|p| p["secs"].as_f64().unwrap()).sum();
         assert!(sum <= rto, "phases {sum} s within the rto {rto} s");
-        for p in ["open repository", "select snapshot", "restore files", "compare files", "load chat", "verify chat", "load shop", "verify shop", "load app", "verify app", "command"] {
+        for p in ["open repository", "select snapshot", "restore files", "compare files", "start postgresql", "load chat", "start mariadb", "verify chat", "load shop", "verify shop", "load app", "verify app", "command"] {
             assert!(phases(&r).contains(&p.to_string()), "no phase {p}: {:?}", phases(&r));
         }
         // The scratch directory is gone, and nothing live changed.

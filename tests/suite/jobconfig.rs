@@ -80,7 +80,8 @@ fn config_check_describes_a_valid_file_exactly() {
                     "keep_yearly": 0, "keep_within": null, "keep_tags": [], "prune": true } },
                 "check": { "read_data_subset": "1/7" },
                 "databases": [{ "kind": "sqlite", "name": "app", "host": null, "port": null, "user": null, "password": null,
-                    "socket": null, "path": "/var/lib/app/app.db", "command": [], "format": null, "options": [] }],
+                    "socket": null, "path": "/var/lib/app/app.db", "command": [], "format": null, "options": [], "verify": [] }],
+                "drill": null,
             } },
         })
     );

@@ -314,16 +314,21 @@ struct Servers {
 fn database(run: &mut Run<'_>, repo: &Repository, id: &SnapshotId, snap: &Snapshot, record: &DatabaseRecord, job: &JobSpec, spec: &DrillSpec, scratch: &Path, servers: &mut Servers) -> DrillDatabase {
     let mut out = DrillDatabase { name: record.name.clone(), kind: record.kind.clone(), path: record.path.clone(), ..DrillDatabase::default() };
     let queries: Vec<VerifyQuery> = job_spec(job, record).map(|d| if d.is_all() { d.verify.iter().filter(|q| q.database.as_deref() == Some(record.name.as_str())).cloned().collect() } else { d.verify.clone() }).unwrap_or_default();
-    let t = Instant::now();
+    let mut t = Instant::now();
     let loaded: Result<Option<(DbTarget, Option<QueryTarget<'_>>)>> = match record.kind.as_str() {
         "postgresql" => {
-            let pg = servers.postgres.get_or_insert_with(|| {
-                let started = ScratchPostgres::start(&scratch.join("postgresql"), spec.postgresql_bindir.as_deref()).map_err(|e| e.to_string())?;
-                create_roles(&started, &spec.roles).map_err(|e| e.to_string())?;
-                Ok(started)
-            });
-            match pg {
-                Ok(pg) => {
+            if servers.postgres.is_none() {
+                // Its own phase: how long a recovery waits for an empty server.
+                let started = run.phase("start postgresql", || {
+                    let pg = ScratchPostgres::start(&scratch.join("postgresql"), spec.postgresql_bindir.as_deref())?;
+                    create_roles(&pg, &spec.roles)?;
+                    Ok(pg)
+                });
+                servers.postgres = Some(started.map_err(|e| e.to_string()));
+                t = Instant::now();
+            }
+            match &servers.postgres {
+                Some(Ok(pg)) => {
                     let target = pg.target();
                     let phase = format!("load {}", record.name);
                     run.phase(&phase, || restore_db(repo, id, snap, record, &target, false)).map(|_| {
@@ -331,18 +336,24 @@ fn database(run: &mut Run<'_>, repo: &Repository, id: &SnapshotId, snap: &Snapsh
                         Some((target, q))
                     })
                 }
-                Err(e) => Err(Error::CommandFailed(format!("scratch PostgreSQL: {e}"))),
+                Some(Err(e)) => Err(Error::CommandFailed(format!("scratch PostgreSQL: {e}"))),
+                None => Err(Error::Internal("no scratch PostgreSQL".into())),
             }
         }
         "mariadb" | "mysql" => {
-            let m = servers.mariadb.get_or_insert_with(|| ScratchMariadb::start(&scratch.join("mariadb")).map_err(|e| e.to_string()));
-            match m {
-                Ok(m) => {
+            if servers.mariadb.is_none() {
+                let started = run.phase("start mariadb", || ScratchMariadb::start(&scratch.join("mariadb")));
+                servers.mariadb = Some(started.map_err(|e| e.to_string()));
+                t = Instant::now();
+            }
+            match &servers.mariadb {
+                Some(Ok(m)) => {
                     let target = m.target();
                     let phase = format!("load {}", record.name);
                     run.phase(&phase, || restore_db(repo, id, snap, record, &target, false)).map(|_| Some((target, Some(QueryTarget::Mariadb { socket: m.socket(), database: &record.name }))))
                 }
-                Err(e) => Err(Error::CommandFailed(format!("scratch MariaDB: {e}"))),
+                Some(Err(e)) => Err(Error::CommandFailed(format!("scratch MariaDB: {e}"))),
+                None => Err(Error::Internal("no scratch MariaDB".into())),
             }
         }
         "sqlite" => {

@@ -398,7 +398,13 @@ impl Ctx<'_> {
             }
             Ok(id)
         } else {
-            self.saver.save(kind, plain)
+            let id = self.saver.save(kind, plain)?;
+            if kind == BlobKind::Tree {
+                // The next backup reads this tree as its parent's: from the local cache, not one
+                // request per directory on remote storage. Best effort: the cache is derived.
+                let _ = self.repo.index().put_tree(&id, plain);
+            }
+            Ok(id)
         }
     }
 
