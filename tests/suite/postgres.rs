@@ -600,6 +600,7 @@ fn the_example_configs_run_against_a_real_server() {
             .replace("\"/etc/rauthy", &format!("\"{}/etc/rauthy", s(&root)))
             .replace("\"/var/lib/rauthy", &format!("\"{}/var/lib/rauthy", s(&root)))
             .replace("/var/tmp/snap-drill", &s(scratch.path()))
+            .replace("$SNAP_DRILL_FILES/opt/", &format!("$SNAP_DRILL_FILES{}/opt/", s(&root)))
             .replace("FROM posts", "FROM messages")
             .replace("FROM users", "FROM messages");
         let cfg = env.path().join(format!("{job}.toml"));
