@@ -23,6 +23,7 @@ pub mod job;
 pub mod ops;
 #[cfg(feature = "engine")]
 pub mod repo;
+pub mod units;
 
 #[cfg(feature = "engine")]
 pub use error::{Error, Result};

@@ -227,11 +227,11 @@ fn print_job(j: &JobSpec, now: Timestamp) {
     line("check", j.check.to_string());
     if let Some(d) = &j.drill {
         let when = d.schedule.as_ref().map_or("by hand only".to_string(), |s| format!("{s} ({})", zone_name(j)));
-        let objective = |v: Option<std::time::Duration>| v.map_or("none".to_string(), |d| snap::job::drill::human(d.as_secs_f64()));
+        let objective = |v: Option<std::time::Duration>| v.map_or("none".to_string(), |d| snap::units::duration(d.as_secs_f64()));
         let from = d.from.as_deref().unwrap_or(&j.repository);
         line("drill", format!("{when}, from {from}; rpo {}, rto {}", objective(d.rpo), objective(d.rto)));
         if let Some(c) = &d.command {
-            line("drill cmd", format!("{c} (timeout {})", snap::job::drill::human(d.timeout.as_secs_f64())));
+            line("drill cmd", format!("{c} (timeout {})", snap::units::duration(d.timeout.as_secs_f64())));
         }
     }
     for d in &j.databases {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use snap::format::drill::DrillReport;
-use snap::job::drill::{drill, history, human, DrillOptions};
+use snap::job::drill::{drill, history, DrillOptions};
+use snap::units::duration as human;
 
 use super::config::StateArgs;
 use super::GlobalArgs;

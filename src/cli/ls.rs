@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use snap::format::tree::{Node, NodeKind};
+use snap::ops::find::kind_name;
 use snap::ops::ls::ls;
 use snap::ops::select::{find_snapshot, split_spec};
 
@@ -23,18 +24,6 @@ pub struct Args {
     filter: FilterArgs,
 }
 
-fn type_name(k: NodeKind) -> &'static str {
-    match k {
-        NodeKind::File => "file",
-        NodeKind::Dir => "dir",
-        NodeKind::Symlink => "symlink",
-        NodeKind::CharDevice => "chardev",
-        NodeKind::BlockDevice => "blockdev",
-        NodeKind::Fifo => "fifo",
-        NodeKind::Socket => "socket",
-    }
-}
-
 fn mtime(n: &Node) -> String {
     jiff::Timestamp::new(n.mtime.secs, 0).map(|t| t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
 }
@@ -49,7 +38,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     ls(&repo, &id, &snap, path.unwrap_or("/"), &mut |p, n| {
         if g.json {
             json.push(serde_json::json!({
-                "path": p, "type": type_name(n.kind()), "mode": n.mode, "uid": n.uid, "gid": n.gid,
+                "path": p, "type": kind_name(n.kind()), "mode": n.mode, "uid": n.uid, "gid": n.gid,
                 "user": n.user, "group": n.group, "size": n.size, "mtime": n.mtime.secs,
                 "link_target": (n.kind() == NodeKind::Symlink).then(|| String::from_utf8_lossy(&n.link_target).into_owned()),
             }));
@@ -57,7 +46,7 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
         }
         let line = if a.long {
             let target = if n.kind() == NodeKind::Symlink { format!(" -> {}", String::from_utf8_lossy(&n.link_target)) } else { String::new() };
-            format!("{:<8} {:04o} {:>8} {:>8} {:>12} {} {p}{target}", type_name(n.kind()), n.mode, n.user, n.group, n.size, mtime(n))
+            format!("{:<8} {:04o} {:>8} {:>8} {:>12} {} {p}{target}", kind_name(n.kind()), n.mode, n.user, n.group, n.size, mtime(n))
         } else {
             p.to_string()
         };

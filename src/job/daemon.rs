@@ -179,8 +179,8 @@ impl fmt::Display for Event<'_> {
             Self::DrillStarting { job, due } => write!(f, "job {job}: starting the drill due at {}", when(due)),
             Self::DrillFinished { job, outcome } => {
                 let r = &outcome.report;
-                let rto = r.rto_secs.map_or("-".to_string(), super::drill::human);
-                let rpo = r.rpo_secs.map_or("-".to_string(), super::drill::human);
+                let rto = r.rto_secs.map_or("-".to_string(), crate::units::duration);
+                let rpo = r.rpo_secs.map_or("-".to_string(), crate::units::duration);
                 match r.errors.first() {
                     None if r.passed => write!(f, "job {job}: drill passed: recovery time {rto}, recovery point {rpo}"),
                     first => write!(f, "job {job}: drill FAILED: {}", first.map_or(if outcome.interrupted { "interrupted" } else { "no check ran" }, String::as_str)),

@@ -20,3 +20,17 @@ pub mod status;
 pub use config::{CheckSpec, Config, DatabaseSpec, DbKind, DumpFormat, JobSpec, RepositorySpec, RetentionSpec};
 pub use schedule::Schedule;
 pub use secret::Secret;
+
+/// Runs one step of a job's run or drill with a line to `log` at its start and end; gives its
+/// result and how many seconds it took.
+pub(crate) fn timed<T>(log: &dyn Fn(&str), name: &str, f: impl FnOnce() -> crate::Result<T>) -> (crate::Result<T>, f64) {
+    log(&format!("{name}: started"));
+    let t = std::time::Instant::now();
+    let r = f();
+    let secs = t.elapsed().as_secs_f64();
+    match &r {
+        Ok(_) => log(&format!("{name}: done in {secs:.1}s")),
+        Err(e) => log(&format!("{name}: failed after {secs:.1}s: {e}")),
+    }
+    (r, secs)
+}

@@ -127,14 +127,7 @@ struct Steps<'a> {
 
 impl Steps<'_> {
     fn step<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        (self.log)(&format!("{name}: started"));
-        let t = Instant::now();
-        let r = f();
-        let secs = t.elapsed().as_secs_f64();
-        match &r {
-            Ok(_) => (self.log)(&format!("{name}: done in {secs:.1}s")),
-            Err(e) => (self.log)(&format!("{name}: failed after {secs:.1}s: {e}")),
-        }
+        let (r, secs) = super::timed(self.log, name, f);
         self.phases.push(Phase { name: name.to_string(), secs, ok: r.is_ok() });
         r
     }

@@ -56,6 +56,13 @@ pub struct VerifyQuery {
     pub max: Option<i64>,
 }
 
+impl Default for DrillSpec {
+    /// A job without a `drill` table: by hand only, from the job's repository, no objectives.
+    fn default() -> Self {
+        Self { schedule: None, from: None, rto: None, rpo: None, command: None, timeout: DEFAULT_COMMAND_TIMEOUT, scratch: None, roles: Vec::new(), postgresql_bindir: None }
+    }
+}
+
 fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> std::result::Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_some(&d.as_secs_f64()),

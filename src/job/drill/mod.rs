@@ -31,6 +31,7 @@ use crate::ops::restore::{restore, RestoreOptions, RestoreProgress};
 use crate::ops::select::{find_snapshot, SnapshotFilter};
 use crate::repo::lock::LockKind;
 use crate::repo::Repository;
+use crate::units::duration as human;
 
 pub use self::compare::Comparison;
 
@@ -73,14 +74,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn phase<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        (self.log)(&format!("{name}: started"));
-        let t = Instant::now();
-        let r = f();
-        let secs = t.elapsed().as_secs_f64();
-        match &r {
-            Ok(_) => (self.log)(&format!("{name}: done in {secs:.1}s")),
-            Err(e) => (self.log)(&format!("{name}: failed after {secs:.1}s: {e}")),
-        }
+        let (r, secs) = super::timed(self.log, name, f);
         self.report.phases.push(DrillPhase { name: name.to_string(), secs, ok: r.is_ok() });
         r
     }
@@ -101,17 +95,7 @@ impl Run<'_> {
 /// The scratch or state directory cannot be created or written.
 pub fn drill(config: &Config, job: &JobSpec, opts: &DrillOptions, cancel: &AtomicBool, log: &dyn Fn(&str)) -> Result<DrillOutcome> {
     let t0 = Instant::now();
-    let spec = job.drill.clone().unwrap_or_else(|| DrillSpec {
-        schedule: None,
-        from: None,
-        rto: None,
-        rpo: None,
-        command: None,
-        timeout: super::config::DEFAULT_COMMAND_TIMEOUT,
-        scratch: None,
-        roles: Vec::new(),
-        postgresql_bindir: None,
-    });
+    let spec = job.drill.clone().unwrap_or_default();
     let from = opts.from.clone().or_else(|| spec.from.clone()).unwrap_or_else(|| job.repository.clone());
     let started = opts.now.unwrap_or_else(jiff::Timestamp::now);
     let mut run = Run {
@@ -227,7 +211,7 @@ fn drill_in(run: &mut Run<'_>, repo: &Repository, job: &JobSpec, spec: &DrillSpe
             run.report.bytes_restored = out.bytes;
             let root_only = effective_root();
             match run.phase("compare files", || compare::compare(repo, &snap.tree, &files, &dumps, root_only)) {
-                Ok(c) if c.difference_count == 0 => run.check("files", true, format!("{} files, {} directories, {} links, {} restored and matching the snapshot", c.files, c.dirs, c.links, human_bytes(c.bytes))),
+                Ok(c) if c.difference_count == 0 => run.check("files", true, format!("{} files, {} directories, {} links, {} restored and matching the snapshot", c.files, c.dirs, c.links, crate::units::bytes(c.bytes))),
                 Ok(c) => run.check("files", false, format!("{} differences from the snapshot, the first: {}", c.difference_count, c.differences.join("; "))),
                 Err(e) => run.check("files", false, e.to_string()),
             }
@@ -512,56 +496,31 @@ fn run_command(cmd: &str, env: &[(OsString, OsString)], timeout: Duration, cance
     Ok(())
 }
 
-/// `1h 02m`, `3m 05s`, `4.2s`.
-#[must_use]
-pub fn human(secs: f64) -> String {
-    if secs < 60.0 {
-        return format!("{secs:.1}s");
-    }
-    let s = secs.round() as u64;
-    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match (d, h) {
-        (0, 0) => format!("{m}m {sec:02}s"),
-        (0, _) => format!("{h}h {m:02}m"),
-        _ => format!("{d}d {h:02}h {m:02}m"),
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS.get(u).copied().unwrap_or("B")) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_print_for_people() {
-        assert_eq!(human(4.25), "4.2s");
-        assert_eq!(human(185.0), "3m 05s");
-        assert_eq!(human(3720.0), "1h 02m");
-        assert_eq!(human(93600.0 + 60.0), "1d 02h 01m");
-    }
 
     #[test]
     fn a_command_that_outlives_its_timeout_is_killed_with_its_children() {
         let never = AtomicBool::new(false);
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
-        let cmd = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let cmd = format!("sleep 300 >/dev/null 2>&1 & echo $! > {}; wait", pidfile.display());
         let e = run_command(&cmd, &[], Duration::from_millis(300), &never).unwrap_err().to_string();
         assert!(e.ends_with("did not finish within 0.3s; killed"), "{e}");
         // The background child went with the group: no process left, or only its zombie.
+        // SIGKILL lands asynchronously: wait (boundedly) for it to take effect.
         let pid = std::fs::read_to_string(&pidfile).unwrap();
-        let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        assert!(state.is_empty() || state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')), "sleep still alive: {state}");
+        let gone = |state: &str| state.is_empty() || state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'));
+        let mut state = String::new();
+        for _ in 0..200 {
+            state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+            if gone(&state) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert!(gone(&state), "sleep still alive: {state}");
         let e = run_command("echo bad >&2; exit 3", &[], Duration::from_secs(10), &never).unwrap_err().to_string();
         assert_eq!(e, "`echo bad >&2; exit 3` failed (exit status: 3): bad");
         run_command("test \"$X\" = 1", &[("X".into(), "1".into())], Duration::from_secs(10), &never).unwrap();
