@@ -130,6 +130,8 @@ pub struct Backend {
     stage_writes: bool,
     /// Object stores have no directories to create.
     has_dirs: bool,
+    /// S3 or SFTP: every request is a round trip.
+    remote: bool,
     location: String,
     rt: Arc<tokio::runtime::Runtime>,
 }
@@ -196,6 +198,7 @@ impl Backend {
             root,
             stage_writes: matches!(parsed, Location::Sftp { .. }),
             has_dirs: !matches!(parsed, Location::S3 { .. }),
+            remote: matches!(parsed, Location::S3 { .. } | Location::Sftp { .. }),
             location: loc.to_string(),
             rt: Arc::new(rt),
         })
@@ -211,6 +214,13 @@ impl Backend {
         let _guard = self.rt.enter();
         let op = blocking::Operator::new(op).map_err(|e| be("open", &self.location, e))?;
         Ok(self.writer.get_or_init(|| op))
+    }
+
+    /// Whether every request is a round trip over the network (S3, SFTP): readers then fetch
+    /// larger stretches per request.
+    #[must_use]
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     /// The location as the user gave it.

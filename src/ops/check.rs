@@ -14,6 +14,7 @@ use super::walk::{walk, Visitor};
 use crate::error::{Error, Result};
 use crate::format::pack::{BlobKind, PackEntry};
 use crate::format::{BlobId, IndexId, PackId, SnapshotId};
+use crate::index::BlobLocation;
 use crate::repo::pack::pack_size;
 use crate::repo::Repository;
 
@@ -250,6 +251,13 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
             }
         }
     }
+    // Every tree of the packs that are there, read in a few requests per pack and verified,
+    // so walking the snapshots below costs no request per directory.
+    let mut trees: Vec<(BlobId, BlobLocation)> = present
+        .iter()
+        .flat_map(|(pid, _)| packs_idx[pid].iter().filter(|e| e.kind == BlobKind::Tree).map(|e| (e.id, BlobLocation::new(*pid, e))))
+        .collect();
+    repo.refresh_trees(&mut trees);
     let mut st = Structure { blobs: &blobs, raw_len: &raw_len, used: HashSet::new(), damaged: std::mem::take(&mut damaged), sizes: Vec::new() };
     let mut seen = HashSet::new();
     for (_, s) in &snaps {

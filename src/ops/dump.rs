@@ -3,17 +3,19 @@
 
 use std::io::Write;
 
-use rayon::prelude::*;
-
 use super::select::node_at;
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{Node, NodeKind, MAX_DEPTH};
 use crate::format::{BlobId, SnapshotId};
+use crate::index::BlobLocation;
 use crate::repo::Repository;
 
-/// Blobs fetched and verified in parallel ahead of the writer, per window.
-const READ_AHEAD: usize = 64;
+/// Plaintext bytes fetched and verified together, ahead of the writer: one batch of ranged
+/// reads (see [`Repository::read_blobs`]), opened in parallel. Twice as much on remote
+/// storage, where each stretch read is a round trip.
+const WINDOW_BYTES: u64 = 4 << 20;
+const REMOTE_WINDOW_BYTES: u64 = 8 << 20;
 /// Windows read ahead while the writer writes (memory: this many windows of blobs).
 const WINDOWS_AHEAD: usize = 2;
 
@@ -41,27 +43,63 @@ pub fn dump(repo: &Repository, id: &SnapshotId, snap: &Snapshot, path: &str, out
     }
 }
 
+/// A file node's chunks with where each is stored, once their sizes (from the index) are found
+/// to add up to the size the node records.
+///
+/// # Errors
+/// Missing chunk lists or chunks, or a size that does not add up.
+fn located_chunks(repo: &Repository, node: &Node) -> Result<Vec<(BlobId, BlobLocation)>> {
+    let ids = repo.file_chunks(node)?;
+    let mut chunks = Vec::with_capacity(ids.len());
+    let mut total = 0u64;
+    for id in ids {
+        let loc = repo.locate(&id)?;
+        total += u64::from(loc.raw_length);
+        chunks.push((id, loc));
+    }
+    if total != node.size {
+        return Err(Error::corrupt("file", node.name_lossy(), format!("its node says {} bytes but its chunks hold {total}", node.size)));
+    }
+    Ok(chunks)
+}
+
+/// `chunks` cut into runs of about [`WINDOW_BYTES`] of plaintext.
+fn windows<'c>(repo: &Repository, chunks: &'c [(BlobId, BlobLocation)]) -> impl Iterator<Item = &'c [(BlobId, BlobLocation)]> {
+    let window = if repo.is_remote() { REMOTE_WINDOW_BYTES } else { WINDOW_BYTES };
+    let mut rest = chunks;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0u64;
+        let n = rest
+            .iter()
+            .position(|(_, l)| {
+                bytes += u64::from(l.raw_length);
+                bytes >= window
+            })
+            .map_or(rest.len(), |i| i + 1);
+        let (w, r) = rest.split_at(n);
+        rest = r;
+        Some(w)
+    })
+}
+
 /// Writes a file node's content in order, verifying each blob. Before anything is written, the
-/// chunks' sizes (from the index) must add up to the size the node records; then a reader
-/// thread fetches, opens and verifies the next windows of blobs in parallel while this thread
+/// chunks' sizes must add up to the size the node records; then a reader thread fetches, opens
+/// and verifies the next windows of blobs (with the delta bases they need) while this thread
 /// writes the current one.
 ///
 /// # Errors
 /// Missing or damaged blobs, a size that does not add up, or write errors.
 pub fn write_content(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<()> {
-    let ids = repo.file_chunks(node)?;
-    let mut total = 0u64;
-    for id in &ids {
-        total += u64::from(repo.locate(id)?.raw_length);
-    }
-    if total != node.size {
-        return Err(Error::corrupt("file", node.name_lossy(), format!("its node says {} bytes but its chunks hold {total}", node.size)));
-    }
+    let chunks = located_chunks(repo, node)?;
     std::thread::scope(|s| {
         let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<Vec<u8>>>>(WINDOWS_AHEAD);
+        let chunks = &chunks;
         s.spawn(move || {
-            for window in ids.chunks(READ_AHEAD) {
-                let blobs: Result<Vec<Vec<u8>>> = window.par_iter().map(|id: &BlobId| repo.read_blob_ahead(id)).collect();
+            for window in windows(repo, chunks) {
+                let blobs = repo.read_blobs(window);
                 let failed = blobs.is_err();
                 // The writer has stopped (an error, a closed pipe): stop reading too.
                 if tx.send(blobs).is_err() || failed {
@@ -105,13 +143,9 @@ fn append_dir<W: Write>(repo: &Repository, tar: &mut tar::Builder<W>, dir: &Node
         match n.kind() {
             NodeKind::Dir => append_dir(repo, tar, n, &p, depth + 1)?,
             NodeKind::File => {
-                let ids = repo.file_chunks(n)?;
-                let mut size = 0u64;
-                for id in &ids {
-                    size += u64::from(repo.locate(id)?.raw_length);
-                }
-                let mut h = header_for(n, tar::EntryType::Regular, size);
-                tar.append_data(&mut h, &p, ContentReader { repo, ids, next: 0, buf: Vec::new(), pos: 0 }).map_err(io)?;
+                let chunks = located_chunks(repo, n)?;
+                let mut h = header_for(n, tar::EntryType::Regular, n.size);
+                tar.append_data(&mut h, &p, ContentReader { repo, chunks, next: 0, blobs: Vec::new(), pos: 0 }).map_err(io)?;
             }
             NodeKind::Symlink => {
                 let mut h = header_for(n, tar::EntryType::Symlink, 0);
@@ -124,26 +158,35 @@ fn append_dir<W: Write>(repo: &Repository, tar: &mut tar::Builder<W>, dir: &Node
     Ok(())
 }
 
-/// Reads a file's content blob by blob, verifying each, so a tar entry never needs the whole
-/// file in memory.
+/// Reads a file's content a window of blobs at a time, verifying each, so a tar entry never
+/// needs the whole file in memory.
 struct ContentReader<'r> {
     repo: &'r Repository,
-    ids: Vec<BlobId>,
+    chunks: Vec<(BlobId, BlobLocation)>,
+    /// The first chunk not yet fetched.
     next: usize,
-    buf: Vec<u8>,
+    /// The fetched window, reversed (the blob being read last), and the position in it.
+    blobs: Vec<Vec<u8>>,
     pos: usize,
 }
 
 impl std::io::Read for ContentReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            let Some(id) = self.ids.get(self.next) else { return Ok(0) };
-            self.buf = self.repo.read_blob(id).map_err(std::io::Error::other)?;
+        while self.blobs.last().is_none_or(|b| self.pos == b.len()) {
+            if self.blobs.pop().is_some() {
+                self.pos = 0;
+                continue;
+            }
+            let rest = self.chunks.get(self.next..).unwrap_or_default();
+            let Some(window) = windows(self.repo, rest).next() else { return Ok(0) };
+            self.next += window.len();
+            self.blobs = self.repo.read_blobs(window).map_err(std::io::Error::other)?;
+            self.blobs.reverse();
             self.pos = 0;
-            self.next += 1;
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        let Some(b) = self.blobs.last() else { return Ok(0) };
+        let n = out.len().min(b.len() - self.pos);
+        out[..n].copy_from_slice(&b[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }

@@ -3,6 +3,7 @@
 
 pub mod blob;
 pub mod drills;
+mod fetch;
 pub mod keys;
 pub mod lock;
 pub mod pack;
@@ -57,6 +58,9 @@ pub struct Repository {
     dicts: Mutex<HashMap<BlobId, Arc<blob::Dict>>>,
     /// Recently read pack regions, for delta bases (see [`Repository::read_blob_ahead`]).
     regions: Mutex<Vec<Region>>,
+    /// Trees read from storage and verified by this process, whose cached copy
+    /// [`Repository::load_tree_fresh`] may use (see [`Repository::refresh_trees`]).
+    fresh_trees: Mutex<HashSet<BlobId>>,
     /// The packs storage holds whole, once [`Repository::learn_stored_packs`] was called: a
     /// blob the index places in a pack that is gone, cut or swapped is then not readable, and
     /// a backup stores it again instead of deduplicating against it.
@@ -90,10 +94,14 @@ struct Region {
 }
 
 /// Bytes read ahead when a delta base is fetched: a stream's bases lie in its earlier packs in
-/// stream order, so the next ones are usually in the same stretch.
+/// stream order, so the next ones are usually in the same stretch. On remote storage, where a
+/// request is a round trip, four times as much per request.
 const REGION_BYTES: u64 = 256 << 10;
-/// Regions kept (one per pack being followed, a few packs at a time).
+const REMOTE_REGION_BYTES: u64 = 1 << 20;
+/// Regions kept (one per pack being followed, a few packs at a time): 16 MiB locally, 32 MiB
+/// on remote storage.
 const REGIONS_KEPT: usize = 64;
+const REMOTE_REGIONS_KEPT: usize = 32;
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,6 +184,12 @@ impl Repository {
         self.backend.location()
     }
 
+    /// Whether the repository is on remote storage, where every request is a round trip.
+    #[must_use]
+    pub fn is_remote(&self) -> bool {
+        self.backend.is_remote()
+    }
+
     fn create(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, keys: MasterKeys, config: RepoConfig) -> Result<Self> {
         if !backend.is_empty()? {
             return Err(Error::NotEmpty(backend.location().to_string()));
@@ -235,7 +249,7 @@ impl Repository {
     fn finish_open(backend: Backend, keys: MasterKeys, key_id: KeyId, config: RepoConfig, cache_root: &Path) -> Result<Self> {
         let cache_dir = cache_root.join(&config.id);
         let index = LocalIndex::open_or_private(&cache_dir)?;
-        Ok(Self { backend, keys, key_id, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), stored_packs: Arc::new(parking_lot::RwLock::new(None)), warnings: Warnings::default() })
+        Ok(Self { backend, keys, key_id, config, index, cache_dir, dicts: Mutex::new(HashMap::new()), regions: Mutex::new(Vec::new()), fresh_trees: Mutex::new(HashSet::new()), stored_packs: Arc::new(parking_lot::RwLock::new(None)), warnings: Warnings::default() })
     }
 
     /// Takes a repository lock, held until the guard is dropped.
@@ -690,10 +704,11 @@ impl Repository {
                     Some(n) => n,
                     None => self.backend.size(&path)?,
                 };
-                let want = REGION_BYTES.max(len).min(size.saturating_sub(off));
+                let (region, kept) = if self.backend.is_remote() { (REMOTE_REGION_BYTES, REMOTE_REGIONS_KEPT) } else { (REGION_BYTES, REGIONS_KEPT) };
+                let want = region.max(len).min(size.saturating_sub(off));
                 let bytes = Arc::new(self.backend.read_range(&path, off, want)?);
                 let mut regions = self.regions.lock();
-                if regions.len() >= REGIONS_KEPT {
+                if regions.len() >= kept {
                     regions.remove(0);
                 }
                 regions.push(Region { pack: loc.pack, start: off, bytes: Arc::clone(&bytes) });
@@ -757,11 +772,18 @@ impl Repository {
         Ok(tree)
     }
 
-    /// Loads and decodes a tree from the repository, bypassing (and refreshing) the cache.
+    /// Loads and decodes a tree as storage holds it now: read from the repository, bypassing
+    /// (and refreshing) the cache, unless this process already read and verified it there.
     ///
     /// # Errors
     /// As [`Repository::read_blob`], plus decode errors.
     pub fn load_tree_fresh(&self, id: &BlobId) -> Result<Tree> {
+        if self.fresh_trees.lock().contains(id)
+            && let Some(plain) = self.index.get_tree(id)?
+            && let Ok(t) = Tree::decode(&plain)
+        {
+            return Ok(t);
+        }
         let plain = self.read_blob(id)?;
         let tree = Tree::decode(&plain).map_err(|e| Error::decode("tree", id, e))?;
         self.index.put_tree(id, &plain)?;
