@@ -169,7 +169,7 @@ fn four_mib(env: &Env) -> PathBuf {
 }
 
 #[test]
-fn backup_draws_a_progress_bar_only_on_a_terminal() {
+fn backup_and_restore_draw_a_progress_bar_only_on_a_terminal() {
     let env = Env::with_repo();
     let data = four_mib(&env);
     let (code, drawn) = on_terminal(&env, &["backup", &s(&data)], &[]);
@@ -184,6 +184,18 @@ fn backup_draws_a_progress_bar_only_on_a_terminal() {
     assert!(bar_line.trim_end().ends_with(", ETA 0s"), "the last bar is not a line of its own: {bar_line:?}");
     assert!(plain.contains("\nfiles: 4 new, 0 changed, 0 unchanged; 4 dirs\r\n"), "the summary shares the bar's line: {plain:?}");
 
+    // restore draws the same meter: bytes and files written of those to write, rate, bar, ETA.
+    let target = env.path().join("restored");
+    let (code, drawn) = on_terminal(&env, &["restore", "latest", "--target", &s(&target)], &[]);
+    assert_eq!(code, 0, "{drawn}");
+    let plain = strip_escapes(&drawn);
+    let bar_line = plain.split(['\r', '\n']).filter(|l| l.contains("4/4 files")).last().unwrap_or_else(|| panic!("no restore bar line: {plain:?}"));
+    assert!(bar_line.contains("] 4.0 MiB/4.0 MiB, 4/4 files, "), "{bar_line:?}");
+    assert!(bar_line.trim_end().ends_with("/s, ETA 0s"), "the last restore bar is not a line of its own: {bar_line:?}");
+    assert!(bar_line.trim_end().chars().count() <= 80, "the restore bar overflows 80 columns: {bar_line:?}");
+    assert!(plain.contains("\nrestored snapshot "), "the restore summary shares the bar's line: {plain:?}");
+    assert_eq!(std::fs::read(target.join(data.strip_prefix("/").expect("absolute")).join("f3")).expect("restored f3"), pseudo_random(1 << 20, 103));
+
     // stderr not a terminal: no bar, no carriage return, no escape.
     write(&data.join("f4"), &pseudo_random(1 << 20, 104));
     let run: Run = env.cmd().env("TERM", "xterm-256color").args(["backup", &s(&data)]).output().expect("run snap").into();
@@ -191,12 +203,18 @@ fn backup_draws_a_progress_bar_only_on_a_terminal() {
     assert!(run.stderr.is_empty(), "stderr without a terminal: {:?}", run.stderr);
     assert!(!run.stdout.contains('\r') && !run.stdout.contains('\x1b'), "{:?}", run.stdout);
 
-    // A terminal, but --quiet, --json, or a terminal that cannot redraw (TERM=dumb): no bar.
+    // A terminal, but --quiet, --json, or a terminal that cannot redraw (TERM=dumb): no bar,
+    // from backup or restore.
     for (flag, term) in [("--quiet", "xterm-256color"), ("--json", "xterm-256color"), ("--verbose", "dumb")] {
         write(&data.join(flag), flag.as_bytes());
         let (code, drawn) = on_terminal(&env, &["backup", flag, &s(&data)], &[("TERM", term)]);
         assert_eq!(code, 0, "{flag}: {drawn}");
         assert!(!drawn.contains('\x1b') && !drawn.contains("/s") && !drawn.contains("ETA"), "{flag}, TERM={term} drew: {drawn:?}");
+        let target = env.path().join(format!("restored{flag}"));
+        let (code, drawn) = on_terminal(&env, &["restore", flag, "latest", "--target", &s(&target)], &[("TERM", term)]);
+        assert_eq!(code, 0, "restore {flag}: {drawn}");
+        assert!(!drawn.contains('\x1b') && !drawn.contains("/s") && !drawn.contains("ETA"), "restore {flag}, TERM={term} drew: {drawn:?}");
+        assert!(target.join(data.strip_prefix("/").expect("absolute")).join(flag).is_file(), "restore {flag} wrote nothing");
     }
 }
 
