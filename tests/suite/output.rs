@@ -3,7 +3,7 @@
 //! terminal, `NO_COLOR`, errors as one line (one JSON object with `--json`), and `--json` taken
 //! by every command that prints results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -73,6 +73,71 @@ fn completions_and_man_pages_in_tools_are_current() {
     // Without --dir, snap.1 alone on stdout.
     assert_eq!(bare(&["man"]).ok().raw_stdout, fresh["snap.1"], "snap man prints snap.1");
     assert!(fresh.len() > 20, "one page per subcommand: {:?}", fresh.keys());
+}
+
+/// The names an ENVIRONMENT section of a man page lists (each `.TP` entry's bold line, split at
+/// commas), or `None` when the page has no such section.
+fn environment_names(page: &str) -> Option<BTreeSet<String>> {
+    let start = page.find("\n.SH ENVIRONMENT\n")?;
+    let section = &page[start + 1..];
+    let section = &section[..section[4..].find("\n.SH ").map_or(section.len(), |e| e + 5)];
+    let lines: Vec<&str> = section.lines().collect();
+    let mut names = BTreeSet::new();
+    for w in lines.windows(2).filter(|w| w[0] == ".TP") {
+        let bold = w[1].strip_prefix("\\fB").and_then(|b| b.strip_suffix("\\fR")).unwrap_or_else(|| panic!("not a bold name line: {:?}", w[1]));
+        names.extend(bold.split(", ").map(|n| n.replace("\\-", "-")));
+    }
+    Some(names)
+}
+
+#[test]
+fn every_man_page_lists_the_environment_variables() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    bare(&["man", "--dir", &s(scratch.path())]).ok();
+    let pages = man_pages(scratch.path());
+    let want = [
+        "SNAP_REPOSITORY", "SNAP_PASSWORD", "SNAP_PASSWORD_FILE", "SNAP_PASSWORD_COMMAND", "SNAP_CACHE_DIR", "SNAP_OPTIONS", "SNAP_CONFIG",
+        "SNAP_STATE_DIR", "XDG_CACHE_HOME", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "PATH", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "TERM",
+        "NO_COLOR", "COLUMNS", "NOTIFY_SOCKET", "SNAP_FAIL_AT", "SNAP_PAUSE_AT",
+    ];
+    // snap.1 lists the top-level commands as `snap\-NAME(1)`; any other page is of a command's
+    // subcommand (snap-key-list.1: key list).
+    let root = String::from_utf8_lossy(&pages["snap.1"]).into_owned();
+    let top: BTreeSet<String> =
+        root.lines().filter_map(|l| l.strip_prefix("snap\\-").and_then(|l| l.strip_suffix("(1)"))).map(|n| n.replace("\\-", "-")).collect();
+    assert!(top.contains("restore-db") && top.contains("key") && !top.contains("key-list"), "{top:?}");
+    let mut from_help = BTreeSet::new();
+    for (name, text) in &pages {
+        let text = String::from_utf8_lossy(text);
+        assert_eq!(text.matches("\n.SH ENVIRONMENT\n").count(), 1, "{name}: one ENVIRONMENT section");
+        let names = environment_names(&text).unwrap_or_else(|| panic!("{name} has no ENVIRONMENT section"));
+        for v in want {
+            assert!(names.contains(v), "{name}: ENVIRONMENT lacks {v}: {names:?}");
+        }
+        // Every variable the command's --help names as an option's source is listed too.
+        let command = name.trim_end_matches(".1").strip_prefix("snap").unwrap_or_default().trim_start_matches('-');
+        let path: Vec<&str> = match command.split_once('-') {
+            _ if command.is_empty() => vec![],
+            _ if top.contains(command) => vec![command],
+            Some((parent, sub)) => vec![parent, sub],
+            None => panic!("{name}: not a command snap.1 lists"),
+        };
+        let help = bare(&path.iter().copied().chain(["--help"]).collect::<Vec<_>>()).ok().stdout;
+        for (i, _) in help.match_indices("[env: ") {
+            let var: String = help[i + 6..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            assert!(names.contains(&var), "{name}: --help names {var}, ENVIRONMENT does not");
+            from_help.insert(var);
+        }
+        if name == "snap.1" {
+            let (env, version) = (text.find("\n.SH ENVIRONMENT\n"), text.find("\n.SH VERSION\n"));
+            assert!(env < version && text.find("\n.SH SUBCOMMANDS\n") < env, "snap.1: ENVIRONMENT not between SUBCOMMANDS and VERSION");
+        }
+    }
+    // So that the --help cross-check above can fail: --help does name variables.
+    assert!(from_help.is_superset(&BTreeSet::from(["SNAP_REPOSITORY".to_string(), "SNAP_CONFIG".to_string()])), "{from_help:?}");
+    // Hooks get variables from snap, which the section says too.
+    assert!(root.contains("snap sets SNAP_JOB, SNAP_SNAPSHOT, SNAP_REPOSITORY_NAME and SNAP_ERROR"), "{root}");
 }
 
 #[test]
