@@ -140,6 +140,31 @@ fn every_man_page_lists_the_environment_variables() {
     assert!(root.contains("snap sets SNAP_JOB, SNAP_SNAPSHOT, SNAP_REPOSITORY_NAME and SNAP_ERROR"), "{root}");
 }
 
+/// Beside snapd, whose `/usr/bin/snap` is another program, snap may be installed as
+/// `snap-backup` (README, "Living alongside snapd"): then its help and completion scripts name
+/// `snap-backup`, and no completion script claims the command `snap`.
+#[test]
+fn under_another_name_help_and_completions_use_that_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let renamed = dir.path().join("snap-backup");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_snap"), &renamed).expect("symlink");
+    let run = |args: &[&str]| -> Run { Command::new(&renamed).env_clear().args(args).stdin(Stdio::null()).output().expect("run snap-backup").into() };
+    let help = run(&["--help"]).ok();
+    assert!(help.stdout.contains("Usage: snap-backup [OPTIONS] <COMMAND>"), "{}", help.stdout);
+    let help = run(&["backup", "--help"]).ok();
+    assert!(help.stdout.contains("Usage: snap-backup backup [OPTIONS]"), "{}", help.stdout);
+    let bash = run(&["completions", "bash"]).ok().stdout;
+    let registered: Vec<&str> = bash.lines().map(str::trim).filter(|l| l.starts_with("complete ")).collect();
+    assert_eq!(registered.len(), 2, "{registered:?}");
+    assert!(registered.iter().all(|l| l.ends_with(" snap-backup")), "bash: {registered:?}");
+    let zsh = run(&["completions", "zsh"]).ok().stdout;
+    assert!(zsh.starts_with("#compdef snap-backup\n"), "zsh: {}", &zsh[..zsh.len().min(200)]);
+    let fish = run(&["completions", "fish"]).ok().stdout;
+    assert!(fish.contains("complete -c snap-backup ") && !fish.contains("complete -c snap "), "fish completes snap");
+    // Run as snap, the scripts are those in tools/completions (the test above): for `snap`.
+    assert!(bare(&["completions", "bash"]).ok().stdout.trim_end().ends_with("-o bashdefault -o default snap\nfi"));
+}
+
 #[test]
 fn completions_for_every_shell_know_every_subcommand() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
