@@ -26,6 +26,14 @@ snap_test_needs() {
   command -v pgrep >/dev/null 2>&1 || echo procps
 }
 
+# What `cargo install garage` needs beyond the build's: its bundled libsodium is built with its
+# own configure script, which runs make and file.
+snap_garage_needs() {
+  command -v dpkg >/dev/null 2>&1 || return 0
+  command -v make >/dev/null 2>&1 || echo make
+  command -v file >/dev/null 2>&1 || echo file
+}
+
 # Installs the packages named in its arguments; with none, does nothing. Not root: says what to
 # run and fails.
 snap_install() {

@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
 
-# shellcheck disable=SC2046  # one package name a word
-snap_install $(snap_build_needs) $(snap_test_needs)
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+garage_needs=""
+command -v garage >/dev/null 2>&1 || garage_needs="$(snap_garage_needs)"
+# shellcheck disable=SC2046,SC2086  # one package name a word
+snap_install $(snap_build_needs) $(snap_test_needs) $garage_needs
 
 # The packages may start servers of their own; the tests start their own and need none.
 if [ "$(id -u)" -eq 0 ]; then
@@ -20,7 +23,6 @@ fi
 
 # Garage, the S3 server the remote-repository tests start (about 7 minutes to build once; kept
 # in cargo's bin directory and skipped when present).
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 if ! command -v garage >/dev/null 2>&1; then
   cargo install garage --version 2.5.0 --locked --no-default-features --features bundled-libs,lmdb,metrics
 fi
