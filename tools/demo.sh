@@ -2,8 +2,13 @@
 # The main job, end to end on a local directory repository: back up a config dir, a data dir and
 # a database dump (a command's output) into one snapshot, change things, back up again, and
 # restore the latest snapshot byte-exact. Run from the repository root: tools/demo.sh
+# It first installs what the build needs when it is missing (tools/deps.sh: apt-get as root, else
+# it says what to install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/deps.sh
+# shellcheck disable=SC2046  # one package name a word
+snap_install $(snap_build_needs)
 cargo build --release --quiet
 snap="$PWD/target/release/snap"
 

@@ -1,12 +1,17 @@
 //! `snap forget`: remove snapshots by a retention policy (or by id), per group, printing what is
 //! kept and why; `--prune` then frees the data.
+//!
+//! `--json` output is one document: `{"groups": [{"group", "keep": [{"id", "time", "reasons"}],
+//! "remove": [{"id", "time"}]}], "unreadable_removed": [id], "removed", "kept", "dry_run",
+//! "prune"}`, where `prune` is prune's own report (as `snap prune --json` prints it) when
+//! `--prune` ran, and null when it did not (no `--prune`, or nothing was removed).
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use snap::ops::forget::{forget, ForgetGroup, ForgetOptions, ForgetReport, GroupBy, KeepPolicy, KeepWithin};
-use snap::ops::prune::PruneOptions;
+use snap::ops::prune::{PruneOptions, PruneReport};
 use snap::repo::lock::LockKind;
 
 use super::snapshots::FilterArgs;
@@ -84,18 +89,32 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     let kind = if a.dry_run && !a.prune { LockKind::Shared } else { LockKind::Exclusive };
     let (repo, lock) = g.open_locked(kind)?;
     let report = forget(&repo, &opts, &lock)?;
+    let prune_opts = (a.prune && report.removed() > 0).then(|| PruneOptions { dry_run: a.dry_run, ..PruneOptions::default() });
+    if g.json {
+        // One document: prune's report goes inside forget's, so it is printed once both ran.
+        let pruned = prune_opts.map(|o| super::prune::prune_with_meter(g, &repo, &o, &lock)).transpose()?;
+        println!("{}", json_report(&report, pruned.as_ref()));
+        return Ok(ExitCode::SUCCESS);
+    }
     print_report(g, &report);
-    if a.prune && report.removed() > 0 {
-        super::prune::prune_and_print(g, &repo, &PruneOptions { dry_run: a.dry_run, ..PruneOptions::default() }, &lock)?;
+    if let Some(o) = prune_opts {
+        super::prune::prune_and_print(g, &repo, &o, &lock)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
+fn json_report(r: &ForgetReport, pruned: Option<&PruneReport>) -> serde_json::Value {
+    serde_json::json!({
+        "groups": r.groups,
+        "unreadable_removed": r.unreadable_removed,
+        "removed": r.removed(),
+        "kept": r.kept(),
+        "dry_run": r.dry_run,
+        "prune": pruned,
+    })
+}
+
 fn print_report(g: &GlobalArgs, r: &ForgetReport) {
-    if g.json {
-        println!("{}", serde_json::to_value(&r.groups).unwrap_or_default());
-        return;
-    }
     if g.quiet {
         return;
     }

@@ -417,11 +417,6 @@ impl Reading {
 }
 
 impl Ticker {
-    /// A spinner, the elapsed time, and the message `draw` sets.
-    pub fn start(show: bool, draw: impl Fn(&indicatif::ProgressBar) + Send + 'static) -> Self {
-        Self::spawn(show, draw)
-    }
-
     /// Bytes, items and the rate; once a total is known also a bar and an ETA. The rate and ETA
     /// start again with each stage.
     pub fn meter(show: bool, read: impl Fn() -> Reading + Send + 'static) -> Self {

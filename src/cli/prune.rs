@@ -66,6 +66,14 @@ impl Args {
 
 /// Prunes an already opened and exclusively locked repository and prints the report.
 pub fn prune_and_print(g: &GlobalArgs, repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result<()> {
+    let r = prune_with_meter(g, repo, opts, lock)?;
+    print_report(g, &r);
+    Ok(())
+}
+
+/// Prunes an already opened and exclusively locked repository, drawing the progress meter, and
+/// returns the report unprinted.
+pub fn prune_with_meter(g: &GlobalArgs, repo: &Repository, opts: &PruneOptions, lock: &LockGuard) -> Result<PruneReport> {
     let progress = Arc::new(PruneProgress::default());
     let p = Arc::clone(&progress);
     let ticker = Ticker::meter(g.show_progress(), move || {
@@ -84,9 +92,7 @@ pub fn prune_and_print(g: &GlobalArgs, repo: &Repository, opts: &PruneOptions, l
     });
     let result = prune_with(repo, opts, lock, &progress);
     drop(ticker);
-    let r = result?;
-    print_report(g, &r);
-    Ok(())
+    Ok(result?)
 }
 
 fn print_report(g: &GlobalArgs, r: &PruneReport) {

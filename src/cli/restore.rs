@@ -14,7 +14,7 @@ use snap::ops::restore::{restore, ActionKind, Overwrite, RestoreOptions, Restore
 use snap::ops::select::find_snapshot;
 
 use super::snapshots::FilterArgs;
-use super::{human, GlobalArgs, Ticker};
+use super::{human, GlobalArgs, Reading, Ticker};
 
 /// `--overwrite` modes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,8 +150,19 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<ExitCode> {
     };
     let progress = Arc::new(RestoreProgress::default());
     let p = Arc::clone(&progress);
-    let ticker = Ticker::start(g.show_progress() && !a.dry_run, move |bar| {
-        bar.set_message(format!("{} of {}", human(p.bytes_done.load(Ordering::Relaxed)), human(p.bytes_total.load(Ordering::Relaxed))));
+    // Before writing starts (planning, comparing with what TARGET holds) no total is known yet.
+    let ticker = Ticker::meter(g.show_progress() && !a.dry_run, move || {
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let (bytes_total, files_total) = (n(&p.bytes_total), n(&p.files_total));
+        let known = bytes_total > 0 || files_total > 0;
+        Reading {
+            stage: None,
+            bytes: n(&p.bytes_done),
+            bytes_total: known.then_some(bytes_total),
+            items: n(&p.files_done),
+            items_total: known.then_some(files_total),
+            unit: "files",
+        }
     });
     let result = restore(&repo, &snap, &opts, &progress);
     drop(ticker);

@@ -1,6 +1,6 @@
 //! `snap forget` end to end: a policy over many dated snapshots removes exactly the right ones,
 //! a dry run removes nothing, ids are removed outright, groups are decided separately, and no
-//! policy is refused.
+//! policy is refused; `--prune --json` prints one document holding prune's report.
 
 use std::collections::BTreeSet;
 
@@ -48,8 +48,9 @@ fn keep_daily_over_45_days_keeps_the_later_of_each_of_the_last_30() {
     // Dry run: the same decisions, nothing removed.
     let dry = env.snap(["forget", "--keep-daily", "30", "--dry-run", "--json"]).ok().json();
     assert_eq!(snapshot_ids(&env), all, "a dry run removed something");
-    let groups = dry.as_array().expect("array of groups");
+    let groups = dry["groups"].as_array().expect("array of groups");
     assert_eq!(groups.len(), 1);
+    assert_eq!((&dry["removed"], &dry["kept"], &dry["dry_run"], &dry["prune"]), (&serde_json::json!(60), &serde_json::json!(30), &serde_json::json!(true), &serde_json::Value::Null));
     let (keep, remove) = group_ids(&groups[0]);
     assert_eq!(keep, want);
     assert_eq!(remove, &all - &want);
@@ -62,8 +63,9 @@ fn keep_daily_over_45_days_keeps_the_later_of_each_of_the_last_30() {
 
     // The real run.
     let out = env.snap(["forget", "--keep-daily", "30", "--json"]).ok().json();
-    assert_eq!(out, dry, "forget decided differently from its dry run");
-    let g = &out[0];
+    assert_eq!(out["groups"], dry["groups"], "forget decided differently from its dry run");
+    assert_eq!(out["dry_run"], serde_json::json!(false));
+    let g = &out["groups"][0];
     assert!(g["group"]["hostname"].is_string());
     assert_eq!(g["group"]["paths"], serde_json::json!(["/x"]));
     assert!(g["group"]["tags"].is_null());
@@ -78,7 +80,7 @@ fn keep_daily_over_45_days_keeps_the_later_of_each_of_the_last_30() {
 
     // Applying the same policy again removes nothing.
     let again = env.snap(["forget", "--keep-daily", "30", "--json"]).ok().json();
-    assert_eq!(group_ids(&again[0]).1.len(), 0);
+    assert_eq!(group_ids(&again["groups"][0]).1.len(), 0);
     assert_eq!(snapshot_ids(&env), want);
 }
 
@@ -121,7 +123,7 @@ fn explicit_ids_are_removed_outright() {
 
     // A prefix and a full id, removed even though they are the newest and oldest.
     let out = env.snap(["forget", "--json", &a[..8], &c]).ok().json();
-    let (keep, remove) = group_ids(&out[0]);
+    let (keep, remove) = group_ids(&out["groups"][0]);
     assert!(keep.is_empty());
     assert_eq!(remove, BTreeSet::from([a.clone(), c.clone()]));
     assert_eq!(snapshot_ids(&env), BTreeSet::from([b.clone()]));
@@ -143,18 +145,18 @@ fn group_by_decides_per_group() {
 
     // Default grouping (host, paths): every snapshot is alone in its group, so all are kept.
     let out = env.snap(["forget", "--keep-last", "1", "--dry-run", "--json"]).ok().json();
-    assert_eq!(out.as_array().expect("groups").len(), 6);
-    assert!(out.as_array().expect("groups").iter().all(|g| g["remove"].as_array().expect("remove").is_empty()));
+    assert_eq!(out["groups"].as_array().expect("groups").len(), 6);
+    assert!(out["groups"].as_array().expect("groups").iter().all(|g| g["remove"].as_array().expect("remove").is_empty()));
 
     // One group for everything: only the newest of all survives.
     let out = env.snap(["forget", "--keep-last", "1", "--dry-run", "--json", "--group-by", ""]).ok().json();
-    assert_eq!(out.as_array().expect("groups").len(), 1);
-    assert_eq!(out[0]["group"], serde_json::json!({"hostname": null, "paths": null, "tags": null}));
-    assert_eq!(group_ids(&out[0]).0.len(), 1);
+    assert_eq!(out["groups"].as_array().expect("groups").len(), 1);
+    assert_eq!(out["groups"][0]["group"], serde_json::json!({"hostname": null, "paths": null, "tags": null}));
+    assert_eq!(group_ids(&out["groups"][0]).0.len(), 1);
 
     // Per host: the newest of each host survives.
     let out = env.snap(["forget", "--keep-last", "1", "--group-by", "host", "--json"]).ok().json();
-    let groups = out.as_array().expect("groups");
+    let groups = out["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), 2);
     for (g, (host, ids)) in groups.iter().zip(&by_host) {
         assert_eq!(g["group"]["hostname"], serde_json::json!(host));
@@ -169,8 +171,8 @@ fn group_by_decides_per_group() {
 
     // Filters narrow what the policy sees: only beta's remaining snapshot is considered.
     let out = env.snap(["forget", "--keep-tag", "none", "--host", "beta", "--dry-run", "--json"]).ok().json();
-    assert_eq!(out.as_array().expect("groups").len(), 1);
-    assert_eq!(group_ids(&out[0]).1, BTreeSet::from([by_host[1].1[2].clone()]));
+    assert_eq!(out["groups"].as_array().expect("groups").len(), 1);
+    assert_eq!(group_ids(&out["groups"][0]).1, BTreeSet::from([by_host[1].1[2].clone()]));
 }
 
 #[test]
@@ -196,9 +198,26 @@ fn forget_with_prune_frees_data() {
     let first = first.json()["snapshot_id"].as_str().expect("id").to_string();
     let second = backup_at(&env, "x", "2024-01-02 00:00:00", &[]);
     let before = env.data_bytes();
-    env.snap(["forget", "--keep-last", "1", "--prune"]).ok();
+    // With --json, forget's report and prune's are one document: prune's inside forget's.
+    let run = env.snap(["forget", "--keep-last", "1", "--prune", "--json"]).ok();
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    let mut docs = serde_json::Deserializer::from_str(&run.stdout).into_iter::<serde_json::Value>();
+    let out = docs.next().expect("a document").expect("valid JSON");
+    assert!(docs.next().is_none(), "more than one JSON document: {}", run.stdout);
+    let keys: BTreeSet<&str> = out.as_object().expect("an object").keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["groups", "unreadable_removed", "removed", "kept", "dry_run", "prune"]));
+    assert_eq!((&out["removed"], &out["kept"], &out["dry_run"]), (&serde_json::json!(1), &serde_json::json!(1), &serde_json::json!(false)));
+    assert_eq!(group_ids(&out["groups"][0]), (BTreeSet::from([second.clone()]), BTreeSet::from([first.clone()])));
+    let prune = &out["prune"];
+    assert_eq!(prune["dry_run"], serde_json::json!(false));
+    assert!(prune["packs_deleted"].as_u64().expect("packs_deleted") + prune["packs_repacked"].as_u64().expect("packs_repacked") >= 1, "{prune}");
+    assert!(prune["bytes_freed"].as_u64().expect("bytes_freed") > 0, "{prune}");
+    assert_eq!(prune["bytes_after"].as_u64(), Some(prune["bytes_before"].as_u64().expect("bytes_before") - prune["bytes_freed"].as_u64().expect("bytes_freed")));
     assert_eq!(snapshot_ids(&env), BTreeSet::from([second.clone()]));
     assert!(env.data_bytes() < before, "prune after forget freed nothing");
+    // Nothing left to remove: prune does not run, and says so with null.
+    let out = env.snap(["forget", "--keep-last", "1", "--prune", "--json"]).ok().json();
+    assert_eq!((&out["removed"], &out["prune"]), (&serde_json::json!(0), &serde_json::Value::Null));
     assert_ne!(first, second);
     env.snap(["check"]).ok();
 }

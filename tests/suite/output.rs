@@ -3,7 +3,7 @@
 //! terminal, `NO_COLOR`, errors as one line (one JSON object with `--json`), and `--json` taken
 //! by every command that prints results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -73,6 +73,96 @@ fn completions_and_man_pages_in_tools_are_current() {
     // Without --dir, snap.1 alone on stdout.
     assert_eq!(bare(&["man"]).ok().raw_stdout, fresh["snap.1"], "snap man prints snap.1");
     assert!(fresh.len() > 20, "one page per subcommand: {:?}", fresh.keys());
+}
+
+/// The names an ENVIRONMENT section of a man page lists (each `.TP` entry's bold line, split at
+/// commas), or `None` when the page has no such section.
+fn environment_names(page: &str) -> Option<BTreeSet<String>> {
+    let start = page.find("\n.SH ENVIRONMENT\n")?;
+    let section = &page[start + 1..];
+    let section = &section[..section[4..].find("\n.SH ").map_or(section.len(), |e| e + 5)];
+    let lines: Vec<&str> = section.lines().collect();
+    let mut names = BTreeSet::new();
+    for w in lines.windows(2).filter(|w| w[0] == ".TP") {
+        let bold = w[1].strip_prefix("\\fB").and_then(|b| b.strip_suffix("\\fR")).unwrap_or_else(|| panic!("not a bold name line: {:?}", w[1]));
+        names.extend(bold.split(", ").map(|n| n.replace("\\-", "-")));
+    }
+    Some(names)
+}
+
+#[test]
+fn every_man_page_lists_the_environment_variables() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    bare(&["man", "--dir", &s(scratch.path())]).ok();
+    let pages = man_pages(scratch.path());
+    let want = [
+        "SNAP_REPOSITORY", "SNAP_PASSWORD", "SNAP_PASSWORD_FILE", "SNAP_PASSWORD_COMMAND", "SNAP_CACHE_DIR", "SNAP_OPTIONS", "SNAP_CONFIG",
+        "SNAP_STATE_DIR", "XDG_CACHE_HOME", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "PATH", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "TERM",
+        "NO_COLOR", "COLUMNS", "NOTIFY_SOCKET", "SNAP_FAIL_AT", "SNAP_PAUSE_AT",
+    ];
+    // snap.1 lists the top-level commands as `snap\-NAME(1)`; any other page is of a command's
+    // subcommand (snap-key-list.1: key list).
+    let root = String::from_utf8_lossy(&pages["snap.1"]).into_owned();
+    let top: BTreeSet<String> =
+        root.lines().filter_map(|l| l.strip_prefix("snap\\-").and_then(|l| l.strip_suffix("(1)"))).map(|n| n.replace("\\-", "-")).collect();
+    assert!(top.contains("restore-db") && top.contains("key") && !top.contains("key-list"), "{top:?}");
+    let mut from_help = BTreeSet::new();
+    for (name, text) in &pages {
+        let text = String::from_utf8_lossy(text);
+        assert_eq!(text.matches("\n.SH ENVIRONMENT\n").count(), 1, "{name}: one ENVIRONMENT section");
+        let names = environment_names(&text).unwrap_or_else(|| panic!("{name} has no ENVIRONMENT section"));
+        for v in want {
+            assert!(names.contains(v), "{name}: ENVIRONMENT lacks {v}: {names:?}");
+        }
+        // Every variable the command's --help names as an option's source is listed too.
+        let command = name.trim_end_matches(".1").strip_prefix("snap").unwrap_or_default().trim_start_matches('-');
+        let path: Vec<&str> = match command.split_once('-') {
+            _ if command.is_empty() => vec![],
+            _ if top.contains(command) => vec![command],
+            Some((parent, sub)) => vec![parent, sub],
+            None => panic!("{name}: not a command snap.1 lists"),
+        };
+        let help = bare(&path.iter().copied().chain(["--help"]).collect::<Vec<_>>()).ok().stdout;
+        for (i, _) in help.match_indices("[env: ") {
+            let var: String = help[i + 6..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            assert!(names.contains(&var), "{name}: --help names {var}, ENVIRONMENT does not");
+            from_help.insert(var);
+        }
+        if name == "snap.1" {
+            let (env, version) = (text.find("\n.SH ENVIRONMENT\n"), text.find("\n.SH VERSION\n"));
+            assert!(env < version && text.find("\n.SH SUBCOMMANDS\n") < env, "snap.1: ENVIRONMENT not between SUBCOMMANDS and VERSION");
+        }
+    }
+    // So that the --help cross-check above can fail: --help does name variables.
+    assert!(from_help.is_superset(&BTreeSet::from(["SNAP_REPOSITORY".to_string(), "SNAP_CONFIG".to_string()])), "{from_help:?}");
+    // Hooks get variables from snap, which the section says too.
+    assert!(root.contains("snap sets SNAP_JOB, SNAP_SNAPSHOT, SNAP_REPOSITORY_NAME and SNAP_ERROR"), "{root}");
+}
+
+/// Beside snapd, whose `/usr/bin/snap` is another program, snap may be installed as
+/// `snap-backup` (README, "Living alongside snapd"): then its help and completion scripts name
+/// `snap-backup`, and no completion script claims the command `snap`.
+#[test]
+fn under_another_name_help_and_completions_use_that_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let renamed = dir.path().join("snap-backup");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_snap"), &renamed).expect("symlink");
+    let run = |args: &[&str]| -> Run { Command::new(&renamed).env_clear().args(args).stdin(Stdio::null()).output().expect("run snap-backup").into() };
+    let help = run(&["--help"]).ok();
+    assert!(help.stdout.contains("Usage: snap-backup [OPTIONS] <COMMAND>"), "{}", help.stdout);
+    let help = run(&["backup", "--help"]).ok();
+    assert!(help.stdout.contains("Usage: snap-backup backup [OPTIONS]"), "{}", help.stdout);
+    let bash = run(&["completions", "bash"]).ok().stdout;
+    let registered: Vec<&str> = bash.lines().map(str::trim).filter(|l| l.starts_with("complete ")).collect();
+    assert_eq!(registered.len(), 2, "{registered:?}");
+    assert!(registered.iter().all(|l| l.ends_with(" snap-backup")), "bash: {registered:?}");
+    let zsh = run(&["completions", "zsh"]).ok().stdout;
+    assert!(zsh.starts_with("#compdef snap-backup\n"), "zsh: {}", &zsh[..zsh.len().min(200)]);
+    let fish = run(&["completions", "fish"]).ok().stdout;
+    assert!(fish.contains("complete -c snap-backup ") && !fish.contains("complete -c snap "), "fish completes snap");
+    // Run as snap, the scripts are those in tools/completions (the test above): for `snap`.
+    assert!(bare(&["completions", "bash"]).ok().stdout.trim_end().ends_with("-o bashdefault -o default snap\nfi"));
 }
 
 #[test]
@@ -169,7 +259,7 @@ fn four_mib(env: &Env) -> PathBuf {
 }
 
 #[test]
-fn backup_draws_a_progress_bar_only_on_a_terminal() {
+fn backup_and_restore_draw_a_progress_bar_only_on_a_terminal() {
     let env = Env::with_repo();
     let data = four_mib(&env);
     let (code, drawn) = on_terminal(&env, &["backup", &s(&data)], &[]);
@@ -184,6 +274,18 @@ fn backup_draws_a_progress_bar_only_on_a_terminal() {
     assert!(bar_line.trim_end().ends_with(", ETA 0s"), "the last bar is not a line of its own: {bar_line:?}");
     assert!(plain.contains("\nfiles: 4 new, 0 changed, 0 unchanged; 4 dirs\r\n"), "the summary shares the bar's line: {plain:?}");
 
+    // restore draws the same meter: bytes and files written of those to write, rate, bar, ETA.
+    let target = env.path().join("restored");
+    let (code, drawn) = on_terminal(&env, &["restore", "latest", "--target", &s(&target)], &[]);
+    assert_eq!(code, 0, "{drawn}");
+    let plain = strip_escapes(&drawn);
+    let bar_line = plain.split(['\r', '\n']).filter(|l| l.contains("4/4 files")).last().unwrap_or_else(|| panic!("no restore bar line: {plain:?}"));
+    assert!(bar_line.contains("] 4.0 MiB/4.0 MiB, 4/4 files, "), "{bar_line:?}");
+    assert!(bar_line.trim_end().ends_with("/s, ETA 0s"), "the last restore bar is not a line of its own: {bar_line:?}");
+    assert!(bar_line.trim_end().chars().count() <= 80, "the restore bar overflows 80 columns: {bar_line:?}");
+    assert!(plain.contains("\nrestored snapshot "), "the restore summary shares the bar's line: {plain:?}");
+    assert_eq!(std::fs::read(target.join(data.strip_prefix("/").expect("absolute")).join("f3")).expect("restored f3"), pseudo_random(1 << 20, 103));
+
     // stderr not a terminal: no bar, no carriage return, no escape.
     write(&data.join("f4"), &pseudo_random(1 << 20, 104));
     let run: Run = env.cmd().env("TERM", "xterm-256color").args(["backup", &s(&data)]).output().expect("run snap").into();
@@ -191,12 +293,18 @@ fn backup_draws_a_progress_bar_only_on_a_terminal() {
     assert!(run.stderr.is_empty(), "stderr without a terminal: {:?}", run.stderr);
     assert!(!run.stdout.contains('\r') && !run.stdout.contains('\x1b'), "{:?}", run.stdout);
 
-    // A terminal, but --quiet, --json, or a terminal that cannot redraw (TERM=dumb): no bar.
+    // A terminal, but --quiet, --json, or a terminal that cannot redraw (TERM=dumb): no bar,
+    // from backup or restore.
     for (flag, term) in [("--quiet", "xterm-256color"), ("--json", "xterm-256color"), ("--verbose", "dumb")] {
         write(&data.join(flag), flag.as_bytes());
         let (code, drawn) = on_terminal(&env, &["backup", flag, &s(&data)], &[("TERM", term)]);
         assert_eq!(code, 0, "{flag}: {drawn}");
         assert!(!drawn.contains('\x1b') && !drawn.contains("/s") && !drawn.contains("ETA"), "{flag}, TERM={term} drew: {drawn:?}");
+        let target = env.path().join(format!("restored{flag}"));
+        let (code, drawn) = on_terminal(&env, &["restore", flag, "latest", "--target", &s(&target)], &[("TERM", term)]);
+        assert_eq!(code, 0, "restore {flag}: {drawn}");
+        assert!(!drawn.contains('\x1b') && !drawn.contains("/s") && !drawn.contains("ETA"), "restore {flag}, TERM={term} drew: {drawn:?}");
+        assert!(target.join(data.strip_prefix("/").expect("absolute")).join(flag).is_file(), "restore {flag} wrote nothing");
     }
 }
 

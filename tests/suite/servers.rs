@@ -25,7 +25,7 @@ pub fn program(name: &str, install: &str) -> PathBuf {
         dirs.push(PathBuf::from(h).join(".cargo/bin"));
     }
     dirs.push("/usr/sbin".into());
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| panic!("{name} is not installed; {install} (.ci/run does)"))
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| panic!("{name} is not installed; {install} (tools/test.sh does)"))
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {

@@ -189,11 +189,15 @@ pub struct RestoreOutcome {
     pub errors: Vec<String>,
 }
 
-/// Live counters for a progress display.
+/// Live counters for a progress display. The totals are set once, when writing starts: what is
+/// to be written (files and their bytes), after every decision was made.
 #[derive(Debug, Default)]
 pub struct RestoreProgress {
     pub bytes_total: AtomicU64,
     pub bytes_done: AtomicU64,
+    pub files_total: AtomicU64,
+    /// Files written and renamed into place.
+    pub files_done: AtomicU64,
 }
 
 /// What happens to one entry.

@@ -25,6 +25,7 @@ impl Run<'_> {
         let writing = |f: &FilePlan| f.decision.is_write() && !f.failed.load(Ordering::SeqCst);
         // Map every needed blob to the places it goes.
         let mut by_pack: HashMap<PackId, BTreeMap<u32, Wanted>> = HashMap::new();
+        let (mut bytes_total, mut files_total) = (0u64, 0u64);
         for (fi, f) in plan.files.iter().enumerate().filter(|(_, f)| writing(f)) {
             let mut off = 0u64;
             for (id, loc) in &f.chunks {
@@ -32,8 +33,12 @@ impl Run<'_> {
                 off += u64::from(loc.raw_length);
             }
             f.remaining.store(f.chunks.len(), Ordering::SeqCst);
-            progress.bytes_total.fetch_add(off, Ordering::Relaxed);
+            bytes_total += off;
+            files_total += 1;
         }
+        // Once, so that a display never shows a total still being added up.
+        progress.bytes_total.fetch_add(bytes_total, Ordering::Relaxed);
+        progress.files_total.fetch_add(files_total, Ordering::Relaxed);
 
         // Create every temporary file at its final size (holes stay sparse). Files come in tree
         // order, so one directory descriptor serves a whole directory.
@@ -64,7 +69,10 @@ impl Run<'_> {
             }
             let Some(ident) = f.tmp_ident else { return };
             match target.finish_file(&f.dir, &f.tmp, ident, &f.name, &f.node) {
-                Ok(()) => fail_point("restore-file"),
+                Ok(()) => {
+                    progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    fail_point("restore-file");
+                }
                 Err(e) => {
                     self.error(&f.rel, e);
                     f.failed.store(true, Ordering::SeqCst);
