@@ -21,9 +21,6 @@ use crate::index::BlobLocation;
 const LOCAL_MERGE_GAP: u64 = 64 << 10;
 /// ...and on remote storage, where it costs a round trip that would carry about this much.
 const REMOTE_MERGE_GAP: u64 = 1 << 20;
-/// Reads in flight at once on remote storage (the backend bounds them further with
-/// `-o connections`).
-const REMOTE_READERS: usize = 8;
 /// A merged read grows no larger than this (memory; the pieces of a read are in flight together).
 const MAX_READ: u64 = 8 << 20;
 
@@ -68,30 +65,6 @@ impl Repository {
         if self.is_remote() { REMOTE_MERGE_GAP } else { LOCAL_MERGE_GAP }
     }
 
-    /// Runs `reads`, in parallel: on the CPU pool locally (a read is a copy from the page
-    /// cache), on [`REMOTE_READERS`] threads of their own on remote storage, where a read mostly
-    /// waits for its round trip. Results come in the order of `reads`.
-    fn read_all(&self, reads: &[Read]) -> Vec<Result<Vec<u8>>> {
-        let one = |r: &Read| self.read_pack_range(&r.pack, r.start, r.end - r.start);
-        if !self.is_remote() || reads.len() < 2 {
-            return reads.par_iter().map(one).collect();
-        }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let slots: Vec<parking_lot::Mutex<Option<Result<Vec<u8>>>>> = reads.iter().map(|_| parking_lot::Mutex::new(None)).collect();
-        std::thread::scope(|s| {
-            for _ in 0..REMOTE_READERS.min(reads.len()) {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(r) = reads.get(i) else { break };
-                        *slots[i].lock() = Some(one(r));
-                    }
-                });
-            }
-        });
-        slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|| Err(Error::Internal("a read was not run".into())))).collect()
-    }
-
     /// Reads the data blobs `wanted` (each with its location, from [`Repository::locate`]) and
     /// returns their plaintexts in the same order, every one verified against its id.
     ///
@@ -115,7 +88,7 @@ impl Repository {
         }
 
         let (reads, places) = plan(wanted.iter().chain(&bases).map(|(_, l)| l), self.merge_gap());
-        let mut data = self.read_all(&reads);
+        let mut data: Vec<Result<Vec<u8>>> = reads.par_iter().map(|r| self.read_pack_range(&r.pack, r.start, r.end - r.start)).collect();
         // A failed read of a wanted blob ends the batch; a failed read of a base only leaves
         // that base to be read alone by its delta, which reports what is wrong with it.
         if let Some(p) = places[..wanted.len()].iter().find(|p| data[p.read].is_err())
@@ -181,7 +154,7 @@ impl Repository {
             let (batch, r) = rest.split_at(n);
             rest = r;
             let (reads, places) = plan(batch.iter().map(|(_, l)| l), self.merge_gap());
-            let data: Vec<Option<Vec<u8>>> = self.read_all(&reads).into_iter().map(Result::ok).collect();
+            let data: Vec<Option<Vec<u8>>> = reads.par_iter().map(|r| self.read_pack_range(&r.pack, r.start, r.end - r.start).ok()).collect();
             let fresh: Vec<BlobId> = batch
                 .par_iter()
                 .zip(places.par_iter())

@@ -194,10 +194,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &Progress, canc
         let (ev_tx, ev_rx) = bounded::<Event>(4096);
         let (job_tx, job_rx) = bounded::<FileJob>(threads * 4);
         let (store_tx, store_rx) = bounded::<StoreJob>(threads);
-        // A store worker may wait on a delta base's read: on remote storage, where that is a
-        // round trip, more of them keep the cores busy while reads are in flight.
-        let store_threads = if repo.is_remote() { threads * STORE_THREADS_REMOTE } else { threads };
-        for _ in 0..store_threads {
+        for _ in 0..threads {
             let rx = store_rx.clone();
             let ctx = &ctx;
             s.spawn(move || store_worker(ctx, &rx));
@@ -423,9 +420,6 @@ impl Ctx<'_> {
         Ok(Content::Lists(lists))
     }
 }
-
-/// Store workers per core on remote storage (see where they are started).
-const STORE_THREADS_REMOTE: usize = 3;
 
 /// Stack of the walker thread: 4096 levels of recursion with room to spare.
 const WALKER_STACK: usize = 256 << 20;
