@@ -16,7 +16,7 @@ use crate::format::pack::{BlobKind, PackEntry};
 use crate::format::{BlobId, IndexId, PackId, SnapshotId};
 use crate::index::BlobLocation;
 use crate::repo::pack::pack_size;
-use crate::repo::Repository;
+use crate::repo::{runs, Repository};
 
 /// Which packs `--read-data` reads.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -285,6 +285,9 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
     if let Some(subset) = opts.read_data {
         subset.select(&mut present)?;
         progress.packs_total.store(present.len() as u64, Ordering::Relaxed);
+        // Longer reads over SFTP keep a connection busy longer, so the parallel pack reads
+        // open more of them (see Backend::parallel_reads): SFTP keeps the local window.
+        let window = if repo.is_remote() && repo.parallel_reads() { REMOTE_WINDOW } else { WINDOW };
         let found = Mutex::new(Vec::<(BlobId, Damage)>::new());
         let errors = Mutex::new(Vec::<String>::new());
         present.par_iter().for_each(|(pid, size)| {
@@ -301,7 +304,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &CheckProgress) -
             let mut hasher = blake3::Hasher::new();
             let mut at = 0u64;
             let mut unreadable = None;
-            for group in windows(indexed) {
+            for group in windows(indexed, window) {
                 let (start, len) = (at, group.iter().map(|e| u64::from(e.length)).sum::<u64>());
                 let bytes = match repo.read_pack_range(pid, start, len) {
                     Ok(b) => b,
@@ -408,25 +411,15 @@ fn attribute(repo: &Repository, snaps: &[(SnapshotId, crate::format::snapshot::S
     Ok(f.hits)
 }
 
-/// Bytes of blobs `check --read-data` reads at a time from one pack.
+/// Bytes of blobs `check --read-data` reads at a time from one pack (memory: one window per
+/// thread); on S3, where each window is a round trip, four times as much.
 const WINDOW: u64 = 2 << 20;
+const REMOTE_WINDOW: u64 = 8 << 20;
 
-/// A pack's entries (in offset order, tiling the blob area) cut into runs of about [`WINDOW`]
+/// A pack's entries (in offset order, tiling the blob area) cut into runs of about `window`
 /// bytes, each read with one request.
-fn windows(entries: &[PackEntry]) -> Vec<&[PackEntry]> {
-    let mut out = Vec::new();
-    let (mut from, mut bytes) = (0usize, 0u64);
-    for (i, e) in entries.iter().enumerate() {
-        bytes += u64::from(e.length);
-        if bytes >= WINDOW {
-            out.push(&entries[from..=i]);
-            (from, bytes) = (i + 1, 0);
-        }
-    }
-    if from < entries.len() {
-        out.push(&entries[from..]);
-    }
-    out
+fn windows(entries: &[PackEntry], window: u64) -> impl Iterator<Item = &[PackEntry]> {
+    runs(entries, window, |e| u64::from(e.length))
 }
 
 #[cfg(test)]

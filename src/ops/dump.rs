@@ -9,7 +9,7 @@ use crate::format::snapshot::Snapshot;
 use crate::format::tree::{Node, NodeKind, MAX_DEPTH};
 use crate::format::{BlobId, SnapshotId};
 use crate::index::BlobLocation;
-use crate::repo::Repository;
+use crate::repo::{runs, Repository};
 
 /// Plaintext bytes fetched and verified together, ahead of the writer: one batch of ranged
 /// reads (see [`Repository::read_blobs`]), opened in parallel. Twice as much on remote
@@ -66,23 +66,7 @@ fn located_chunks(repo: &Repository, node: &Node) -> Result<Vec<(BlobId, BlobLoc
 /// `chunks` cut into runs of about [`WINDOW_BYTES`] of plaintext.
 fn windows<'c>(repo: &Repository, chunks: &'c [(BlobId, BlobLocation)]) -> impl Iterator<Item = &'c [(BlobId, BlobLocation)]> {
     let window = if repo.is_remote() { REMOTE_WINDOW_BYTES } else { WINDOW_BYTES };
-    let mut rest = chunks;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut bytes = 0u64;
-        let n = rest
-            .iter()
-            .position(|(_, l)| {
-                bytes += u64::from(l.raw_length);
-                bytes >= window
-            })
-            .map_or(rest.len(), |i| i + 1);
-        let (w, r) = rest.split_at(n);
-        rest = r;
-        Some(w)
-    })
+    runs(chunks, window, |(_, l)| u64::from(l.raw_length))
 }
 
 /// Writes a file node's content in order, verifying each blob. Before anything is written, the

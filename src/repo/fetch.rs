@@ -65,6 +65,14 @@ impl Repository {
         if self.is_remote() { REMOTE_MERGE_GAP } else { LOCAL_MERGE_GAP }
     }
 
+    /// Runs `reads` in parallel where the storage takes parallel reads well, one after the
+    /// other over SFTP (see [`crate::backend::Backend::parallel_reads`]). Results come in the
+    /// order of `reads`.
+    fn read_all(&self, reads: &[Read]) -> Vec<Result<Vec<u8>>> {
+        let one = |r: &Read| self.read_pack_range(&r.pack, r.start, r.end - r.start);
+        if self.backend.parallel_reads() { reads.par_iter().map(one).collect() } else { reads.iter().map(one).collect() }
+    }
+
     /// Reads the data blobs `wanted` (each with its location, from [`Repository::locate`]) and
     /// returns their plaintexts in the same order, every one verified against its id.
     ///
@@ -88,7 +96,7 @@ impl Repository {
         }
 
         let (reads, places) = plan(wanted.iter().chain(&bases).map(|(_, l)| l), self.merge_gap());
-        let mut data: Vec<Result<Vec<u8>>> = reads.par_iter().map(|r| self.read_pack_range(&r.pack, r.start, r.end - r.start)).collect();
+        let mut data = self.read_all(&reads);
         // A failed read of a wanted blob ends the batch; a failed read of a base only leaves
         // that base to be read alone by its delta, which reports what is wrong with it.
         if let Some(p) = places[..wanted.len()].iter().find(|p| data[p.read].is_err())
@@ -141,20 +149,9 @@ impl Repository {
     pub fn refresh_trees(&self, trees: &mut [(BlobId, BlobLocation)]) -> usize {
         trees.sort_by_key(|(_, l)| (l.pack, l.offset));
         let mut done = 0;
-        let mut rest = &trees[..];
-        while !rest.is_empty() {
-            let mut bytes = 0u64;
-            let n = rest
-                .iter()
-                .position(|(_, l)| {
-                    bytes += u64::from(l.length);
-                    bytes >= TREE_BATCH
-                })
-                .map_or(rest.len(), |i| i + 1);
-            let (batch, r) = rest.split_at(n);
-            rest = r;
+        for batch in runs(trees, TREE_BATCH, |(_, l)| u64::from(l.length)) {
             let (reads, places) = plan(batch.iter().map(|(_, l)| l), self.merge_gap());
-            let data: Vec<Option<Vec<u8>>> = reads.par_iter().map(|r| self.read_pack_range(&r.pack, r.start, r.end - r.start).ok()).collect();
+            let data: Vec<Option<Vec<u8>>> = self.read_all(&reads).into_iter().map(Result::ok).collect();
             let fresh: Vec<BlobId> = batch
                 .par_iter()
                 .zip(places.par_iter())
@@ -174,6 +171,28 @@ impl Repository {
         }
         done
     }
+}
+
+/// `items` cut into runs of about `limit` bytes each (`size` of each item): each run ends with
+/// the item that reaches the limit, and the last holds what is left.
+pub fn runs<T>(items: &[T], limit: u64, size: impl Fn(&T) -> u64) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0u64;
+        let n = rest
+            .iter()
+            .position(|t| {
+                bytes = bytes.saturating_add(size(t));
+                bytes >= limit
+            })
+            .map_or(rest.len(), |i| i + 1);
+        let (run, r) = rest.split_at(n);
+        rest = r;
+        Some(run)
+    })
 }
 
 /// Groups `locs` into ranged reads per pack, merging reads at most `gap` apart, and says where
@@ -203,6 +222,15 @@ mod tests {
 
     fn loc(pack: u8, offset: u32, length: u32) -> BlobLocation {
         BlobLocation { pack: PackId([pack; 32]), kind: BlobKind::Data, compression: Compression::None, offset, length, raw_length: length, base: None }
+    }
+
+    #[test]
+    fn runs_end_at_the_item_that_reaches_the_limit() {
+        let sizes = [3u64, 4, 1, 9, 2, 2];
+        let cut: Vec<Vec<u64>> = runs(&sizes, 5, |s| *s).map(<[u64]>::to_vec).collect();
+        assert_eq!(cut, vec![vec![3, 4], vec![1, 9], vec![2, 2]]);
+        assert_eq!(runs(&sizes, 100, |s| *s).count(), 1);
+        assert_eq!(runs(&[] as &[u64], 5, |s| *s).count(), 0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod blob;
 pub mod drills;
 mod fetch;
+pub use fetch::runs;
 pub mod keys;
 pub mod lock;
 pub mod pack;
@@ -188,6 +189,12 @@ impl Repository {
     #[must_use]
     pub fn is_remote(&self) -> bool {
         self.backend.is_remote()
+    }
+
+    /// Whether its storage takes parallel reads well (see [`Backend::parallel_reads`]).
+    #[must_use]
+    pub fn parallel_reads(&self) -> bool {
+        self.backend.parallel_reads()
     }
 
     fn create(backend: Backend, password: &[u8], kdf: KdfParams, cache_root: &Path, keys: MasterKeys, config: RepoConfig) -> Result<Self> {
