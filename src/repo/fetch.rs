@@ -4,7 +4,7 @@
 //! remote storage a stream then costs a few requests per pack instead of one per blob, and a
 //! delta's base is never fetched on a second pass.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -83,10 +83,10 @@ impl Repository {
         // The bases the deltas need, located; a base that cannot be located is left to the
         // delta's own open, which reports it.
         let mut bases: Vec<(BlobId, BlobLocation)> = Vec::new();
-        let mut seen: HashMap<BlobId, ()> = HashMap::new();
+        let mut seen: HashSet<BlobId> = HashSet::new();
         for (_, loc) in wanted {
             if let (Compression::ZstdDelta, Some(b)) = (loc.compression, loc.base)
-                && seen.insert(b, ()).is_none()
+                && seen.insert(b)
                 && let Ok(bl) = self.locate(&b)
                 && bl.kind == BlobKind::Data
                 && bl.compression != Compression::ZstdDelta
